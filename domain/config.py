@@ -1,0 +1,246 @@
+"""The district config (contract section 2): typed models, loading and up-front validation.
+
+Validation runs in two passes: pydantic checks shapes, types and unknown keys; then
+``_check_references`` checks what pydantic cannot see: ids that must exist, duplicates,
+metrics a family lacks and per-family requirements. Every problem is reported with the
+path inside the file (``sites[3].capacity``) so an operator can fix it without guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from domain.durations import parse_duration
+from domain.families import FAMILIES, FAMILY_NAMES
+from domain.severity import Severity
+
+
+class ConfigError(Exception):
+    """A config the loader refuses: ``problems`` holds (path, message) pairs, first one shown."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        path, message = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        where = f"{source}: {path}: " if path else f"{source}: "
+        super().__init__(f"{where}{message}{more}")
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"malformed duration {value!r}")
+    if isinstance(value, int | float):
+        return float(value)  # plain numbers are seconds, as in Prometheus' YAML
+    return parse_duration(value)
+
+
+def _severity(value: Any) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"severity must be a name, got {value!r}")
+    return Severity.parse(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+SeverityField = Annotated[Severity, BeforeValidator(_severity), PlainSerializer(lambda s: s.label)]
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+SiteId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+NOTIFY_PLACEHOLDERS = ("sector", "street")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Department(_Strict):
+    id: Id
+    name: str
+    kind: Literal["comprehensive", "sector", "territorial"]
+
+
+class Street(_Strict):
+    id: Id
+    name: str
+    office: str  # the territorial department (街道办事处) answering for the street
+
+
+class Location(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Site(_Strict):
+    id: SiteId
+    name: str
+    family: Literal["gas_station", "crowd_venue", "underground"]
+    street: str
+    sector: str
+    kind: str | None = None  # what sort of place (mall, theatre, shelter, ...); informational
+    address: str | None = None
+    location: Location | None = None
+    capacity: int | None = Field(default=None, gt=0)
+    area_m2: float | None = Field(default=None, gt=0)
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Schedule(_Strict):
+    between: str
+
+    @field_validator("between")
+    @classmethod
+    def _check_between(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"malformed schedule {v!r} (expected HH:MM-HH:MM, e.g. 23:00-06:00)")
+        return v
+
+    @cached_property
+    def minutes(self) -> tuple[int, int]:
+        m = _HHMM.match(self.between)
+        assert m is not None
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        return h1 * 60 + m1, h2 * 60 + m2
+
+    def active_at(self, minute_of_day: int) -> bool:
+        """True inside the window; a window whose end is before its start spans midnight."""
+        start, end = self.minutes
+        if start <= end:
+            return start <= minute_of_day < end
+        return minute_of_day >= start or minute_of_day < end
+
+
+class ThresholdRule(_Strict):
+    id: Id
+    kind: Literal["threshold"]
+    family: str
+    metric: str
+    direction: Literal["above", "below"] = "above"
+    levels: dict[str, float] = Field(min_length=1)
+    hysteresis: float = Field(default=0.0, ge=0)
+    for_: Duration = Field(default=0.0, alias="for")
+    schedule: Schedule | None = None
+
+    @field_validator("levels")
+    @classmethod
+    def _check_levels(cls, v: dict[str, float]) -> dict[str, float]:
+        for name in v:
+            Severity.parse(name)
+        return v
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ThresholdRule:
+        bounds = [b for _, b in self.ordered_levels]
+        rising = self.direction == "above"
+        for lower, higher in zip(bounds, bounds[1:], strict=False):
+            if (rising and not higher > lower) or (not rising and not higher < lower):
+                order = "increase" if rising else "decrease"
+                raise ValueError(
+                    f"@levels: levels must {order} from blue to red for direction {self.direction!r}, "
+                    f"got {dict(self.levels)}"
+                )
+        return self
+
+    @property
+    def ordered_levels(self) -> tuple[tuple[Severity, float], ...]:
+        """(severity, bound) from the lowest severity to the highest."""
+        return tuple(sorted(((Severity.parse(k), b) for k, b in self.levels.items()), key=lambda p: p[0]))
+
+
+class Forecast(_Strict):
+    rule: str
+    level: SeverityField
+    within: Duration
+
+
+class TrendRule(_Strict):
+    id: Id
+    kind: Literal["trend"]
+    family: str
+    metric: str
+    window: Duration = Field(gt=0)
+    min_points: int = Field(default=5, ge=2)
+    slope_above: float | None = None  # units per minute
+    slope_below: float | None = None
+    forecast: Forecast | None = None
+    severity: SeverityField = Severity.YELLOW
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_condition(self) -> TrendRule:
+        if self.slope_above is None and self.slope_below is None and self.forecast is None:
+            raise ValueError("@slope_above: a trend rule needs slope_above, slope_below or forecast")
+        return self
+
+
+class DeadmanRule(_Strict):
+    id: Id
+    kind: Literal["deadman"]
+    family: str = "*"
+    after: Duration = Field(gt=0)
+    severity: SeverityField = Severity.YELLOW
+    per: Literal["device", "site"] = "device"
+
+
+Rule = Annotated[ThresholdRule | TrendRule | DeadmanRule, Field(discriminator="kind")]
+
+
+class RouteMatch(_Strict):
+    family: str | None = None
+    metric: str | None = None
+    rule: str | None = None
+    kind: Literal["threshold", "trend", "deadman"] | None = None
+    site: str | None = None
+    street: str | None = None
+    severity_at_least: SeverityField | None = None
+
+
+class Route(_Strict):
+    match: RouteMatch = RouteMatch()
+    notify: list[str] = Field(min_length=1)
+
+
+class Escalation(_Strict):
+    severity_at_least: SeverityField = Severity.BLUE
+    unacknowledged_for: Duration = Field(gt=0)
+    notify: list[str] = Field(min_length=1)
+
+
+class DistrictConfig(_Strict):
+    district: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    timezone: str = "UTC"
+    departments: list[Department] = Field(min_length=1)
+    streets: list[Street] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    routing: list[Route] = Field(default_factory=list)
+    escalation: list[Escalation] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} (expected an IANA name like Asia/Shanghai)") from None
+        return v

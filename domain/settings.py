@@ -1,0 +1,59 @@
+"""The one Settings object: every ``SAFEWATCH_*`` variable of the contract (and ``.env``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFEWATCH_", env_file=".env", extra="ignore")
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str | None = None  # default: the config's district
+    influx_token: str | None = None
+    state_url: str = "sqlite:///./var/state.db"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: str | None = None
+    data_dir: Path = Path("./var")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, v: str) -> str:
+        u = urlsplit(v)
+        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+            raise ValueError(f"SAFEWATCH_MQTT_URL={v!r}: expected mqtt://[user:pass@]host[:port] or mqtts://...")
+        return v
+
+    @field_validator("influx_url")
+    @classmethod
+    def _check_influx_url(cls, v: str) -> str:
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"SAFEWATCH_INFLUX_URL={v!r}: expected http(s)://host[:port]")
+        return v.rstrip("/")
+
+    def influx_database(self, district: str) -> str:
+        return self.influx_db or district
+
+    def influx_credentials(self) -> tuple[str, str] | None:
+        """(user, password) for the v1 API: ``user:password`` on 1.x, a bare 2.x/3.x token as password."""
+        if not self.influx_token:
+            return None
+        user, sep, password = self.influx_token.partition(":")
+        return (user, password) if sep else ("safewatch", self.influx_token)
+
+
+def mqtt_parts(url: str) -> tuple[str, int, bool, str | None, str | None]:
+    """(host, port, tls, username, password) from ``SAFEWATCH_MQTT_URL``."""
+    u = urlsplit(url)
+    tls = u.scheme == "mqtts"
+    port = u.port or (8883 if tls else 1883)
+    user = unquote(u.username) if u.username else None
+    password = unquote(u.password) if u.password else None
+    return u.hostname or "127.0.0.1", port, tls, user, password
