@@ -54,6 +54,18 @@ def _settings_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-port", type=int, default=None, help="overrides SAFEWATCH_API_PORT")
 
 
+def _check(path: str) -> int:
+    from domain import ConfigError, load_district
+
+    try:
+        district = load_district(path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: ok: district {district.name!r}, {len(district.sites)} sites, {len(district.rules)} rules")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["stack"]:
@@ -66,9 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         if args.command == "check":
-            from service.serve import check_config
-
-            return check_config(args.config)
+            return _check(args.config)
         if args.command == "serve":
             from service.serve import run_serve
 
