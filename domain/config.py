@@ -9,27 +9,22 @@ path inside the file (``sites[3].capacity``) so an operator can fix it without g
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from domain.durations import parse_duration
-from domain.families import FAMILIES, FAMILY_NAMES
 from domain.severity import Severity
 
 
@@ -152,7 +147,7 @@ class ThresholdRule(_Strict):
     def _check_order(self) -> ThresholdRule:
         bounds = [b for _, b in self.ordered_levels]
         rising = self.direction == "above"
-        for lower, higher in zip(bounds, bounds[1:], strict=False):
+        for lower, higher in pairwise(bounds):
             if (rising and not higher > lower) or (not rising and not higher < lower):
                 order = "increase" if rising else "decrease"
                 raise ValueError(

@@ -82,19 +82,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from service.serve import run_serve
 
-            return run_serve(args)
+            return int(run_serve(args))
         if args.command == "simulate":
             from service.simulate import run_simulate
 
-            return run_simulate(args)
+            return int(run_simulate(args))
         if args.command == "demo":
             from service.demo import run_demo
 
-            return run_demo(args)
+            return int(run_demo(args))
         if args.command == "bench":
             from service.bench import run_bench
 
-            return run_bench(args)
+            return int(run_bench(args))
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_USAGE

@@ -51,7 +51,7 @@ escalation:
 """
 )
 
-Mutation = Callable[[dict[str, Any]], None]
+Mutation = Callable[[dict[str, Any]], object]
 
 
 def _set(path: str, value: Any) -> Mutation:
@@ -87,7 +87,8 @@ def _append(section: str, item: Any) -> Mutation:
 INVALID: list[tuple[str, Mutation, str, str]] = [
     ("unknown top-level key", _set("colour", "red"), "colour", "unknown key"),
     ("unknown site key", _set("sites.0.owner", "x"), "sites[0].owner", "unknown key"),
-    ("unknown street of a site", _set("sites.0.street", "south"), "sites[0].street", "unknown street 'south'"),
+    ("unknown street of a site", _set("sites.0.street", "south"), "sites[0].street",
+     "unknown street 'south'"),
     ("unknown sector department", _set("sites.0.sector", "nobody"), "sites[0].sector", "unknown department 'nobody'"),
     ("unknown street office", _set("streets.0.office", "ghost"), "streets[0].office", "unknown department 'ghost'"),
     ("venue without capacity", _delete("sites.1.capacity"), "sites[1].capacity", "crowd_venue needs capacity"),
@@ -107,7 +108,8 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
      "unknown rule 'nope'"),
     ("unknown rule kind", _set("rules.5.kind", "magic"), "rules[5]", "unknown rule kind 'magic'"),
     ("duplicate site id", _append("sites", {"id": "GS-1", "name": "again", "family": "gas_station",
-                                            "street": "north", "sector": "trade"}), "sites[3].id", "duplicate id 'GS-1'"),
+                                            "street": "north", "sector": "trade"}),
+     "sites[3].id", "duplicate id 'GS-1'"),
     ("bad site id", _set("sites.0.id", "GS 1"), "sites[0].id", "pattern"),
     ("routing to unknown department", _set("routing.1.notify", ["safety", "army"]), "routing[1].notify[1]",
      "unknown department 'army'"),
