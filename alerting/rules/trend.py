@@ -1,0 +1,258 @@
+"""Trend rules: least-squares slope over a time window, and the early-warning forecast.
+
+- Each key keeps a fixed-size ring of its recent points and running sums (Σt, Σv, Σt², Σtv)
+  over them, so every reading costs O(1): the slope needs no pass over the window. Times
+  are minutes from a per-key origin; the sums are rebuilt from the ring every ``capacity``
+  insertions (or when it empties) so rounding drift and a growing origin never build up.
+- The ring holds at most ``max(128, min_points)`` points per window: points arriving
+  closer together than ``window / capacity`` are left out of the fit (the newest value is
+  still used for the "still below the bound" check and the message).
+- With fewer than ``min_points`` points in the window the trend is undetermined and the
+  key keeps its state: a gap or a restart does not clear an alert it cannot judge.
+- Fires (at the rule's ``severity``) when ``slope > slope_above`` or ``slope < slope_below``,
+  or when the fitted line reaches the forecast rule's level bound within ``within`` while
+  the newest value has not passed that bound yet; clears when neither holds. The signal's
+  ``threshold`` is the forecast bound when the forecast holds, else the slope limit.
+
+``fit_trend`` and ``forecast_crossings`` are the same arithmetic for the API's ``/trend``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from alerting.rules.clock import LocalClock
+from alerting.rules.ring import Ring
+from alerting.rules.text import duration, metric_label, metric_unit, num, quantity, rate
+from domain.alerts import AlertKey, Signal
+from domain.config import ThresholdRule, TrendRule
+from domain.severity import Severity
+
+KIND = "trend"
+_MIN_CAPACITY = 128
+_MS_PER_MIN = 60_000.0
+
+
+class Fit(NamedTuple):
+    slope_per_min: float
+    value_at_last: float  # the fitted line at the newest point's time
+    last_ts_ms: int
+    last_value: float
+    points: int
+
+
+def _solve(n: int, st: float, sv: float, stt: float, stv: float) -> tuple[float, float] | None:
+    """(slope, intercept) of the least-squares line from its sums; None if the times do not spread."""
+    den = n * stt - st * st
+    if n < 2 or den <= 1e-12 * n * stt:
+        return None
+    slope = (n * stv - st * sv) / den
+    return slope, (sv - slope * st) / n
+
+
+def fit_trend(points: Sequence[tuple[float, float]]) -> Fit | None:
+    """Least-squares line through ``(ts_ms, value)`` points, slope per minute.
+
+    Non-finite values are skipped; None when fewer than two points at distinct times remain.
+    """
+    if len(points) < 2:
+        return None
+    arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    arr = arr[np.isfinite(arr).all(axis=1)]
+    if len(arr) < 2:
+        return None
+    newest = int(np.argmax(arr[:, 0]))
+    last_ts, last_value = arr[newest]
+    t = (arr[:, 0] - last_ts) / _MS_PER_MIN
+    v = arr[:, 1]
+    line = _solve(len(arr), float(t.sum()), float(v.sum()), float(t @ t), float(t @ v))
+    if line is None:
+        return None
+    slope, intercept = line
+    return Fit(slope, intercept, int(last_ts), float(last_value), len(arr))
+
+
+def minutes_to_reach(sign: float, bound: float, slope_per_min: float, anchor: float) -> float | None:
+    """Minutes until a line at ``anchor`` moving ``slope_per_min`` reaches ``bound``.
+
+    ``sign`` is +1 for a bound approached from below (direction above), -1 from above.
+    0 when it is already there or past, None when it moves away or stands still.
+    """
+    gap = sign * (bound - anchor)
+    if gap <= 0:
+        return 0.0
+    closing = sign * slope_per_min
+    return gap / closing if closing > 0 else None
+
+
+def forecast_crossings(
+    rule: ThresholdRule, slope_per_min: float, last_value: float, last_ts_ms: int
+) -> list[tuple[Severity, float, int | None]]:
+    """For each level of ``rule`` (lowest first): (severity, bound, epoch ms when reached).
+
+    The time is ``last_ts_ms`` for a bound already reached and None for one the line
+    never reaches.
+    """
+    sign = 1.0 if rule.direction == "above" else -1.0
+    out: list[tuple[Severity, float, int | None]] = []
+    for severity, bound in rule.ordered_levels:
+        minutes = minutes_to_reach(sign, bound, slope_per_min, last_value)
+        eta = None if minutes is None else last_ts_ms + round(minutes * _MS_PER_MIN)
+        out.append((severity, bound, eta))
+    return out
+
+
+class TrendSpec:
+    """A trend rule compiled once: window sizes in ms, the forecast's bound resolved."""
+
+    def __init__(self, rule: TrendRule, target: ThresholdRule | None, clock: LocalClock) -> None:
+        self.rule = rule
+        self.rule_id = rule.id
+        self.family = rule.family
+        self.window_ms = round(rule.window * 1000)
+        self.min_points = rule.min_points
+        self.capacity = max(_MIN_CAPACITY, rule.min_points)
+        self.spacing_ms = self.window_ms / self.capacity
+        self.slope_above = rule.slope_above
+        self.slope_below = rule.slope_below
+        self.severity = rule.severity
+        self.schedule = rule.schedule
+        self.clock = clock
+        self.label = metric_label(rule.metric)
+        self.unit = metric_unit(rule.family, rule.metric)
+        self.forecast_level: Severity | None = None
+        self.forecast_bound = 0.0
+        self.forecast_sign = 1.0
+        self.within_ms = 0.0
+        if rule.forecast is not None and target is not None:
+            self.forecast_level = rule.forecast.level
+            self.forecast_bound = target.levels[rule.forecast.level.label]
+            self.forecast_sign = 1.0 if target.direction == "above" else -1.0
+            self.within_ms = rule.forecast.within * 1000
+
+    def tracker(self, key: AlertKey) -> TrendTracker:
+        return TrendTracker(self, key)
+
+    def slope_limit(self, slope: float) -> float | None:
+        """The slope limit ``slope`` is beyond, if any."""
+        if self.slope_above is not None and slope > self.slope_above:
+            return self.slope_above
+        if self.slope_below is not None and slope < self.slope_below:
+            return self.slope_below
+        return None
+
+    def eta_ms(self, value: float, slope: float, fitted: float) -> float | None:
+        """Time until the forecast bound if it is due within ``within`` and not yet passed."""
+        if self.forecast_level is None or self.forecast_sign * (value - self.forecast_bound) > 0:
+            return None
+        minutes = minutes_to_reach(self.forecast_sign, self.forecast_bound, slope, fitted)
+        if minutes is None or minutes * _MS_PER_MIN > self.within_ms:
+            return None
+        return minutes * _MS_PER_MIN
+
+    def describe(self, value: float, slope: float) -> str:
+        word = "rising" if slope > 0 else "falling" if slope < 0 else "steady"
+        return f"{self.label} {quantity(value, self.unit)} {word} {rate(abs(slope), self.unit)}"
+
+    def fire_message(self, value: float, slope: float, eta_ms: float | None, limit: float | None) -> str:
+        head = self.describe(value, slope)
+        if eta_ms is not None:
+            when = "now" if eta_ms < 1000 else f"in {duration(eta_ms)}"
+            return f"{head}, {self.forecast_level} ({num(self.forecast_bound)}) expected {when}"
+        side = "above" if limit == self.slope_above else "below"
+        return f"{head} (slope {side} {rate(limit or 0.0, self.unit)})"
+
+
+class TrendTracker:
+    __slots__ = ("key", "last_ts", "last_value", "origin", "pushes", "ring", "severity", "spec",
+                 "st", "stt", "stv", "sv")
+
+    def __init__(self, spec: TrendSpec, key: AlertKey) -> None:
+        self.spec = spec
+        self.key = key
+        self.ring = Ring(spec.capacity + 1)  # +1: both ends of a full window fit
+        self.severity: Severity | None = None
+        self.last_ts = -1
+        self.last_value = 0.0
+        self._reset(0)
+
+    def step(self, value: float, ts_ms: int) -> Signal | None:
+        if ts_ms <= self.last_ts:  # a duplicate or late point would distort the fit
+            return None
+        self.last_ts, self.last_value = ts_ms, value
+        self._remember(value, ts_ms)
+        sp = self.spec
+        if sp.schedule is not None and not sp.schedule.active_at(sp.clock.minute_of_day(ts_ms)):
+            message = f"{sp.label} {quantity(value, sp.unit)}: outside schedule {sp.schedule.between}"
+            return self._clear(value, ts_ms, message) if self.severity is not None else None
+        n = self.ring.size
+        line = _solve(n, self.st, self.sv, self.stt, self.stv) if n >= sp.min_points else None
+        if line is None:
+            return None
+        slope, intercept = line
+        limit = sp.slope_limit(slope)
+        eta = sp.eta_ms(value, slope, intercept + slope * (ts_ms - self.origin) / _MS_PER_MIN)
+        if limit is None and eta is None:
+            if self.severity is None:
+                return None
+            return self._clear(value, ts_ms, f"{sp.describe(value, slope)}: trend back within limits")
+        if self.severity == sp.severity:
+            return None
+        self.severity = sp.severity
+        threshold = sp.forecast_bound if eta is not None else limit
+        return Signal(self.key, sp.family, KIND, True, ts_ms, sp.severity, value, threshold,
+                      sp.fire_message(value, slope, eta, limit))
+
+    def restore(self, severity: Severity) -> None:
+        self.severity = severity
+
+    def fit(self) -> Fit | None:
+        """The least-squares line over the window as it stands (from the running sums)."""
+        line = _solve(self.ring.size, self.st, self.sv, self.stt, self.stv)
+        if line is None:
+            return None
+        slope, intercept = line
+        fitted = intercept + slope * (self.last_ts - self.origin) / _MS_PER_MIN
+        return Fit(slope, fitted, self.last_ts, self.last_value, self.ring.size)
+
+    def _remember(self, value: float, ts_ms: int) -> None:
+        ring, sp = self.ring, self.spec
+        cutoff = ts_ms - sp.window_ms
+        while ring.size and ring.oldest < cutoff:
+            self._add(*ring.pop(), -1.0)
+        if not ring.size:
+            self._reset(ts_ms)
+        elif ts_ms - ring.newest < sp.spacing_ms:
+            return
+        evicted = ring.push(ts_ms, value)
+        if evicted is not None:
+            self._add(*evicted, -1.0)
+        self._add(ts_ms, value, 1.0)
+        self.pushes += 1
+        if self.pushes >= ring.capacity:
+            self._rebase()
+
+    def _add(self, ts_ms: float, value: float, weight: float) -> None:
+        t = (ts_ms - self.origin) / _MS_PER_MIN
+        self.st += weight * t
+        self.sv += weight * value
+        self.stt += weight * t * t
+        self.stv += weight * t * value
+
+    def _reset(self, origin: float) -> None:
+        self.origin = origin
+        self.pushes = 0
+        self.st = self.sv = self.stt = self.stv = 0.0
+
+    def _rebase(self) -> None:
+        points = self.ring.points()
+        self._reset(points[0][0])
+        for ts, value in points:
+            self._add(ts, value, 1.0)
+
+    def _clear(self, value: float, ts_ms: int, message: str) -> Signal:
+        self.severity = None
+        return Signal(self.key, self.spec.family, KIND, False, ts_ms, None, value, None, message)
