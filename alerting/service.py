@@ -1,23 +1,305 @@
-"""The alerting side of one process (placeholder until the alerting issue lands)."""
+"""The alerting side of one process: engine, alert book, escalation, delivery, SSE broadcast.
+
+``handle_batch`` is ingest's hand-off and stays on the hot path: it evaluates the batch
+and, only when something changed, writes the book (one transaction per call, alert,
+events and outbox rows together); it never waits for a receiver. After the commit it
+writes the ``alert_event`` points through the InfluxDB writer, publishes to the SSE
+broadcaster and wakes the delivery worker.
+
+At construction the engine is told what the book says is firing (open and acknowledged
+alerts), so a restart after SIGKILL neither forgets an alert nor fires it again.
+
+For the API: ``ack``/``close`` (raise ``AlertNotFound`` → 404, ``TransitionError`` → 409),
+``latest(site)``, ``state`` (the StateStore) and ``broadcaster`` (``subscribe_async()``
+gives an async subscriber of ``Notice(event, alert)``; see ``alerting.notify.broadcast``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+
+from alerting.delivery import DeliveryMetrics, DeliveryOptions, DeliveryWorker
+from alerting.engine import Engine, LatestValue
+from alerting.escalation import Escalator
+from alerting.lifecycle import FLAP_REOPENS, FLAP_WINDOW_S, Change, Lifecycle
+from alerting.notify.base import Notifier
+from alerting.notify.broadcast import Broadcaster, Notice
+from alerting.notify.mqtt import MqttNotifier, Publisher
+from alerting.notify.plan import Planner
+from alerting.notify.webhook import WebhookNotifier
+from alerting.route import Router
+from domain.alerts import Alert, AlertState, Signal
 from domain.district import District
 from domain.readings import Batch
+from store.lineproto import point_line
+from store.state.records import dt_to_ms
+from store.state.session import now_ms
+from store.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+SWEEP_S = 5.0
+ESCALATION_S = 5.0
+SILENCE_EXPIRY_S = 10.0
+HOUSEKEEPING_S = 60.0
+KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000  # delivered/failed outbox rows and ended silences
+MAX_PENDING_SIGNALS = 100_000
+DB_DOWN = (OperationalError, InterfaceError)  # worth retrying later, unlike a refused value
+
+
+class Writer(Protocol):
+    """The part of ``store.influx.InfluxWriter`` used here."""
+
+    def put(self, lines: Sequence[bytes], on_durable: Any = None) -> None: ...
+
+
+class _BookCollector(Collector):
+    """Alerts by state and outbox depth, read from the book when Prometheus scrapes."""
+
+    def __init__(self, state: StateStore) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self._state.count_alerts_by_state()
+            depth = self._state.outbox_depth()
+        except SQLAlchemyError:
+            return  # /health reports the database; a scrape just lacks these series
+        g = GaugeMetricFamily("safewatch_alerts", "Alerts in the book by state", labels=["state"])
+        for state, n in counts.items():
+            g.add_metric([state], n)
+        yield g
+        yield GaugeMetricFamily("safewatch_outbox_depth", "Notifications waiting for delivery", value=depth)
+
+
+def alert_event_line(change: Change) -> bytes:
+    """The contract's ``alert_event`` point (section 4) for one transition."""
+    a, e = change.alert, change.event
+    tags = {"site": a.site, "family": a.family, "metric": a.metric, "rule": a.rule,
+            "severity": e.severity.label, "event": e.type.value}
+    fields: dict[str, float | str] = {"alert_id": a.id}
+    if e.value is not None:
+        fields["value"] = float(e.value)
+    # Empty tag values are not allowed in line protocol (a deadman alert has no metric).
+    return point_line("alert_event", {k: v for k, v in tags.items() if v}, fields, dt_to_ms(e.at))
 
 
 class AlertService:
-    def __init__(self, district: District, state: Any = None, writer: Any = None, publisher: Any = None,
-                 registry: Any = None) -> None:
+    """``writer`` (InfluxDB), ``publisher`` (MQTT) and ``registry`` may be None: no points, no
+    MQTT channel, a private registry. Keyword options tune delivery, flapping and job intervals."""
+
+    def __init__(self, district: District, state: StateStore, writer: Writer | None = None,
+                 publisher: Publisher | None = None, registry: CollectorRegistry | None = None, *,
+                 delivery: DeliveryOptions | None = None, webhook_timeout_s: float = 5.0,
+                 flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
+                 sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S) -> None:
         self.district = district
+        self.state = state
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.engine = Engine(district)
+        self.router = Router(district)
+        self.broadcaster = Broadcaster()
+        self._writer = writer
+        self._intervals = (sweep_s, escalation_s)
+        self.lifecycle = Lifecycle(district, state, self.router,
+                                   Planner(district.name, district.tz, mqtt_topics=publisher is not None),
+                                   flap_reopens=flap_reopens, flap_window_s=flap_window_s)
+        self.escalator = Escalator(district, state, self.lifecycle)
+        notifiers: dict[str, Notifier] = {"webhook": WebhookNotifier(webhook_timeout_s)}
+        if publisher is not None:
+            notifiers["mqtt"] = MqttNotifier(publisher, webhook_timeout_s)
+        self._notifiers = notifiers
+        self.delivery = DeliveryWorker(state, notifiers, DeliveryMetrics(self.registry), delivery)
+        self.registry.register(_BookCollector(state))
+        self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
+        self._pending: list[Signal] = []
+        self._scheduler: BackgroundScheduler | None = None
+        self._own_scheduler = False
+        self._job_ids: list[str] = []
+        self._restore()
+
+    def _restore(self) -> None:
+        firing = self.state.entries([AlertState.OPEN, AlertState.ACKNOWLEDGED])
+        orphans = set(self.engine.restore((e.alert.key, e.alert.severity) for e in firing))
+        # An alert whose rule or site left the config can never clear by itself: resolve it,
+        # on the record, rather than leave it open forever (it stays on the books until closed).
+        clears = [Signal(e.alert.key, e.alert.family, e.alert.kind, False, now_ms(), value=e.alert.value,
+                         message="rule or site no longer in the config")
+                  for e in firing if e.alert.key in orphans]
+        if clears:
+            log.warning("alerting: resolving %d alerts whose rule or site is gone", len(clears))
+            self._apply(clears)
+
+    # -- hot path ------------------------------------------------------------------------------
 
     def handle_batch(self, batch: Batch) -> None:
-        """The ingest hand-off: evaluate a validated batch (no-op until the engine lands)."""
+        """Ingest's hand-off: evaluate, record what changed. Never raises for bad data or a
+        database outage (signals are kept and retried with the next call)."""
+        with self._lock:
+            try:
+                signals = self.engine.process(batch)
+            except Exception:
+                log.exception("alerting: the engine failed on a batch of %d readings; skipped",
+                              len(batch.readings))
+                return
+            self._apply(signals)
 
-    def start(self, scheduler: Any = None) -> None:
-        """Start background work (sweeps, escalation, delivery)."""
+    def apply_signals(self, signals: Sequence[Signal]) -> list[Change]:
+        """Records signals made elsewhere (tests, tools) as the engine's would be."""
+        with self._lock:
+            return self._apply(signals)
+
+    def _apply(self, signals: Sequence[Signal]) -> list[Change]:
+        todo = [*self._pending, *signals]
+        if not todo:
+            return []
+        try:
+            changes = self.lifecycle.apply(todo)
+        except DB_DOWN as err:
+            self._keep(todo, err)
+            return []
+        except SQLAlchemyError:
+            # One signal the database refuses (a value too long for a column, a race with
+            # another process) must not hold back the rest: record them one by one.
+            changes = self._apply_each(todo)
+        else:
+            self._pending = []
+        self._after(changes)
+        return changes
+
+    def _apply_each(self, todo: Sequence[Signal]) -> list[Change]:
+        changes: list[Change] = []
+        self._pending = []
+        for i, sig in enumerate(todo):
+            try:
+                changes += self.lifecycle.apply([sig])
+            except DB_DOWN as err:
+                self._keep(todo[i:], err)
+                break
+            except SQLAlchemyError:
+                log.exception("alerting: the book refused the signal for %s; dropped", sig.key)
+        return changes
+
+    def _keep(self, todo: Sequence[Signal], err: Exception) -> None:
+        log.error("alerting: cannot record %d signals (%s); will retry", len(todo), type(err).__name__)
+        self._pending = list(todo[-MAX_PENDING_SIGNALS:])
+
+    def _after(self, changes: Iterable[Change]) -> None:
+        """Post-commit side effects: InfluxDB points, SSE, delivery wake-up. Never raises."""
+        lines: list[bytes] = []
+        notify = False
+        for c in changes:
+            try:
+                lines.append(alert_event_line(c))
+            except ValueError:  # an id line protocol cannot carry; the book has the event
+                log.exception("alerting: cannot encode the alert_event point of event %s", c.event.id)
+            self.broadcaster.publish(Notice(c.event, c.alert))
+            notify = notify or c.notified
+        if lines and self._writer is not None:
+            try:
+                self._writer.put(lines)
+            except Exception:
+                log.exception("alerting: writing %d alert_event points failed", len(lines))
+        if notify:
+            self.delivery.kick()
+
+    # -- people ----------------------------------------------------------------------------------
+
+    def ack(self, alert_id: str, by: str, note: str | None = None) -> Alert:
+        """open → acknowledged; raises AlertNotFound (404) or TransitionError (409)."""
+        change = self.lifecycle.acknowledge(alert_id, by, note)
+        self._after([change])
+        return change.alert
+
+    def close(self, alert_id: str, by: str, note: str | None = None) -> Alert:
+        """Any state but closed → closed; raises AlertNotFound (404) or TransitionError (409)."""
+        change = self.lifecycle.close(alert_id, by, note)
+        self._after([change])
+        return change.alert
+
+    def latest(self, site: str) -> dict[str, LatestValue]:
+        """metric → (value, ts_ms, device): the newest reading per metric the engine has seen."""
+        with self._lock:
+            return self.engine.latest(site)
+
+    # -- scheduler jobs --------------------------------------------------------------------------
+
+    def sweep(self, at_ms: int | None = None) -> list[Change]:
+        """Deadman check now (or at ``at_ms``)."""
+        with self._lock:
+            return self._apply(self.engine.sweep(now_ms() if at_ms is None else at_ms))
+
+    def escalate(self, at_ms: int | None = None) -> list[Change]:
+        """Escalation steps due now, then flapping alerts that calmed down."""
+        changes = self.escalator.run(at_ms)
+        settled = self.lifecycle.settle_flapping(at_ms)
+        self._after(changes)
+        if settled:
+            self.delivery.kick()
+        return changes
+
+    def silence_expiry(self, at_ms: int | None = None) -> int:
+        """Notifies still-firing alerts whose notifications a now-ended silence held back."""
+        return self.delivery.release_silenced(at_ms)
+
+    def housekeeping(self, at_ms: int | None = None) -> None:
+        """Drops silences that ended and finished outbox rows a week after the fact."""
+        cutoff = (now_ms() if at_ms is None else at_ms) - KEEP_FINISHED_MS
+        self.state.purge_silences(cutoff)
+        self.state.purge_outbox(cutoff)
+
+    def start(self, scheduler: BackgroundScheduler | None = None) -> None:
+        """Registers the deadman sweep, escalation and housekeeping jobs on ``scheduler`` (its own
+        BackgroundScheduler when None) and starts the delivery worker."""
+        if scheduler is None:
+            scheduler, self._own_scheduler = BackgroundScheduler(timezone="UTC"), True
+            scheduler.start()
+        self._scheduler = scheduler
+        sweep_s, escalation_s = self._intervals
+        for name, func, every in (("deadman-sweep", self._job(self.sweep), sweep_s),
+                                  ("escalation", self._job(self.escalate), escalation_s),
+                                  ("silence-expiry", self._job(self.silence_expiry), SILENCE_EXPIRY_S),
+                                  ("alerting-housekeeping", self._job(self.housekeeping), HOUSEKEEPING_S)):
+            job = scheduler.add_job(func, "interval", seconds=every, id=f"{name}-{id(self)}",
+                                    max_instances=1, coalesce=True, replace_existing=True)
+            self._job_ids.append(job.id)
+        self.delivery.start()
+
+    @staticmethod
+    def _job(func: Callable[[], object]) -> Callable[[], None]:
+        """Wraps a job so that a failure is logged and the next run still happens."""
+        def run() -> None:
+            try:
+                func()
+            except SQLAlchemyError as err:
+                log.warning("alerting: %s skipped, state database unavailable (%s)", func.__name__,
+                            type(err).__name__)
+            except Exception:
+                log.exception("alerting: %s failed", func.__name__)
+        run.__name__ = func.__name__
+        return run
 
     def stop(self) -> None:
-        """Stop background work, delivering what is due."""
+        """Removes the jobs, stops delivery (sends in progress finish), ends SSE subscriptions."""
+        if self._scheduler is not None:
+            for job_id in self._job_ids:
+                with contextlib.suppress(JobLookupError):  # gone with a scheduler shut down first
+                    self._scheduler.remove_job(job_id)
+            if self._own_scheduler:
+                self._scheduler.shutdown(wait=True)
+            self._scheduler, self._job_ids = None, []
+        self.delivery.stop()
+        self.broadcaster.close()
+        for n in self._notifiers.values():
+            n.close()
