@@ -1,27 +1,39 @@
-"""The FastAPI application (placeholder until the API issue lands: health and metrics only)."""
+"""The FastAPI application: contract section 5, one router per resource under ``api/routes``."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import generate_latest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
+from api import errors
 from api.context import ApiContext
+from api.routes import alerts, health, history, registry, silences, stream, subscriptions, tokens, trend
+from api.scope import Scope
+from store.history import HistoryReader
+
+DESCRIPTION = """\
+Alerts, readings and notifications of one district's monitored sites.
+
+Every `/api/v1` call needs `Authorization: Bearer TOKEN`: the admin token, or a department
+token from `POST /api/v1/tokens`. A department sees and acts on only what is routed to it.
+Times are RFC 3339 with an offset; errors are `{"detail": "..."}`.
+"""
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(title="Safewatch", version="0.1.0")
+    app = FastAPI(title="Safewatch", version="0.1.0", description=DESCRIPTION)
     app.state.ctx = ctx
-
-    @app.get("/health")
-    def get_health() -> JSONResponse:
-        """Component health: 503 when degraded."""
-        status, components = ctx.health()
-        return JSONResponse({"status": status, "components": components}, 200 if status == "ok" else 503)
-
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def get_metrics() -> PlainTextResponse:
-        """Prometheus text exposition."""
-        return PlainTextResponse(generate_latest(ctx.registry).decode(), media_type="text/plain; version=0.0.4")
-
+    app.state.scope = Scope(ctx.district)
+    app.state.history = None if ctx.influx is None else HistoryReader(ctx.influx, ctx.district)
+    errors.install(app)
+    for module in (health, tokens, registry, alerts, history, trend, subscriptions, silences, stream):
+        _summaries_from_docstrings(module.router)
+        app.include_router(module.router)
     return app
+
+
+def _summaries_from_docstrings(router: APIRouter) -> None:
+    """The handler's one-line docstring is the operation's summary in /docs (not "Get Trend")."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.summary is None and route.endpoint.__doc__:
+            route.summary = route.endpoint.__doc__.strip().splitlines()[0].rstrip(".")

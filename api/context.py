@@ -8,8 +8,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from alerting.service import AlertService
 from domain.district import District
 from domain.settings import Settings
+from store.influx import InfluxClient
+from store.state import StateStore
 
 
 @dataclass
@@ -20,6 +23,7 @@ class ApiContext:
     registry: CollectorRegistry
     # (status, components) for /health: status "ok" | "degraded"; components name → detail dict
     health: Callable[[], tuple[str, dict[str, Any]]]
-    state: Any = None  # store.state.StateStore (alert book, tokens, subscriptions, silences)
-    influx: Any = None  # store.influx.InfluxClient (history and trend reads)
-    alerts: Any = None  # alerting.service.AlertService (ack, close, SSE broadcaster, latest values)
+    state: StateStore | None = None  # alert book, tokens, subscriptions, silences
+    influx: InfluxClient | None = None  # history and trend reads
+    alerts: AlertService | None = None  # ack, close, SSE broadcaster, latest values
+    sse_heartbeat_s: float = 15.0  # comment lines on an idle stream keep proxies from closing it

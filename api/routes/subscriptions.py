@@ -1,0 +1,79 @@
+"""Notification subscriptions, each owned by one department (contract section 6 delivers them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import API_CHECKS, Caller, Ctx, State, acting_department
+from api.errors import ApiError
+from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
+from api.schemas import SubscriptionIn, SubscriptionOut
+from domain.severity import Severity
+from store.state.records import Subscription
+
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"], dependencies=API_CHECKS,
+                   responses=AUTH_RESPONSES)
+
+
+def _out(s: Subscription, ctx: Ctx) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=s.id, department=s.department, channel=s.channel, url=s.url, has_secret=bool(s.secret),
+        min_severity=s.min_severity.label,  # type: ignore[arg-type]
+        families=list(s.families), streets=list(s.streets), sites=list(s.sites),
+        created_at=s.created_at.astimezone(ctx.district.tz))
+
+
+@router.post("", status_code=201, response_model=SubscriptionOut, responses=FORBIDDEN | BAD_BODY)
+def create_subscription(body: SubscriptionIn, ctx: Ctx, caller: Caller, state: State) -> SubscriptionOut:
+    """Subscribe the caller's department (or, for the admin, the named one) to its alert events."""
+    department = acting_department(caller, ctx, body.department)
+    d = ctx.district
+    for name, values, known in (("streets", body.streets, d.streets), ("sites", body.sites, d.sites)):
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise ApiError(422, f"body {name}: unknown {name[:-1]} {unknown[0]!r} "
+                                "(not in the district config)")
+    try:
+        sub = state.create_subscription(
+            department=department, channel=body.channel, url=body.url, secret=body.secret,
+            min_severity=Severity.parse(body.min_severity), families=body.families, streets=body.streets,
+            sites=body.sites)
+    except ValueError as err:
+        raise ApiError(422, f"body {err}") from None
+    return _out(sub, ctx)
+
+
+@router.get("", response_model=list[SubscriptionOut])
+def list_subscriptions(ctx: Ctx, caller: Caller, state: State,
+                       department: str | None = Query(None, max_length=64,
+                                                      description="admin: only this one's")
+                       ) -> list[SubscriptionOut]:
+    """The caller's subscriptions (the admin sees all, or one department's)."""
+    if caller.department is not None:
+        if department not in (None, caller.department):
+            return []
+        department = caller.department
+    return [_out(s, ctx) for s in state.list_subscriptions(department)]
+
+
+@router.get("/{subscription_id}", response_model=SubscriptionOut, responses=NOT_FOUND)
+def get_subscription(subscription_id: str, ctx: Ctx, caller: Caller, state: State) -> SubscriptionOut:
+    """One of the caller's subscriptions."""
+    sub = state.get_subscription(subscription_id, caller.department)
+    if sub is None:
+        raise ApiError(404, f"subscription {subscription_id!r} not found")
+    return _out(sub, ctx)
+
+
+@router.delete("/{subscription_id}", status_code=204, response_class=Response,
+               responses=NOT_FOUND | FORBIDDEN)
+def delete_subscription(subscription_id: str, caller: Caller, state: State) -> Response:
+    """Delete one of the caller's subscriptions."""
+    sub = state.get_subscription(subscription_id)
+    if sub is None:
+        raise ApiError(404, f"subscription {subscription_id!r} not found")
+    if caller.department is not None and sub.department != caller.department:
+        raise ApiError(403, f"subscription {subscription_id} belongs to department {sub.department!r}")
+    if not state.delete_subscription(sub.id, caller.department):
+        raise ApiError(404, f"subscription {subscription_id!r} not found")
+    return Response(status_code=204)
