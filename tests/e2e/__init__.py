@@ -1,0 +1,1 @@
+"""Acceptance tests that drive ``safewatch serve`` only through the contract's outside interfaces."""
