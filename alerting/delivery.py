@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class DeliveryOptions:
     workers: int = 16  # targets sent to at once
-    lease_s: float = 60.0  # a claimed row is someone else's to retry only after this
+    # A claimed row is someone else's to retry only after this. Twice the webhook timeout: long enough
+    # that a live sender never loses its row, short enough that a SIGKILLed one delays it only briefly.
+    lease_s: float = 10.0
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
     give_up_after_s: float = 24 * 3600.0

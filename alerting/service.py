@@ -235,6 +235,11 @@ class AlertService:
 
     # -- scheduler jobs --------------------------------------------------------------------------
 
+    def know_devices(self, seen: Iterable[tuple[str, str, int]]) -> int:
+        """Seed the deadman with (site, device, last seen ms) from before this process; returns how many."""
+        with self._lock:
+            return sum(self.engine.know_device(site, device, t) for site, device, t in seen)
+
     def sweep(self, at_ms: int | None = None) -> list[Change]:
         """Deadman check now (or at ``at_ms``)."""
         with self._lock:

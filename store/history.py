@@ -226,6 +226,26 @@ class HistoryReader:
                 out[derived] = (value / float(divisor), t, dev)
         return out
 
+    def last_seen(self, families: Iterable[str], *, lookback_ms: int = 86_400_000) -> list[tuple[str, str, int]]:
+        """(site, device, time ms of its newest reading) for every device heard within ``lookback_ms``.
+
+        The deadman's memory of devices starts empty in a new process; this seeds it, so a
+        device that died around a restart is still reported silent.
+        """
+        now = int(self._clock() * 1000)
+        newest: dict[tuple[str, str], int] = {}
+        for family in families:
+            stored = [m for m, spec in FAMILIES[family].items() if not spec.derived]
+            statements = ";".join(
+                f"SELECT last({quote_ident(m)}) FROM {quote_ident(family)} "
+                f'WHERE time >= {now - lookback_ms}ms GROUP BY "site", "device"' for m in stored)
+            for row in _rows(self.client.query(statements)):
+                key = (str(row.get("site", "")), str(row.get("device", "")))
+                t = _to_ms(row["time"])
+                if all(key) and t > newest.get(key, -1):
+                    newest[key] = t
+        return [(site, device, t) for (site, device), t in newest.items()]
+
     # -- internals --------------------------------------------------------------------------------
 
     @staticmethod

@@ -73,10 +73,6 @@ def test_sigterm_exits_0_and_the_book_survives(deployment: Deployment) -> None:
     assert len(api.json("GET", "/api/v1/subscriptions")) == 5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lead to decide: a row claimed when serve is killed waits out DeliveryOptions.lease_s (60 s, "
-    "alerting/delivery.py:49; store/state/outbox.py _claim), and the target's later rows wait behind it, "
-    "so a department hears of an alert about a minute late after a crash"))
 def test_kill_during_a_webhook_send_delays_it_only_briefly(deployment: Deployment) -> None:
     """A SIGKILL while a receiver is still answering (it will answer 500) leaves that send
     unrecorded; the restarted serve must send it again soon, not after some long lease."""

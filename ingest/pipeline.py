@@ -1,0 +1,195 @@
+"""Ingest: MQTT messages in, validated batches out to InfluxDB and the alert engine.
+
+Threads: paho's network thread only wraps each message and appends it to a bounded buffer
+(blocking there when it is full, which holds back the broker). One worker thread takes
+whatever is waiting, decodes and validates it, encodes line protocol, hands the lines to the
+``InfluxWriter`` and the typed ``Batch`` to ``on_batch``. The writer thread calls back once
+the lines are durable, and only then are the messages acknowledged to the broker, so a crash
+at any point makes the broker redeliver what was not yet safe.
+
+The broker sends only so many unacknowledged QoS 1 messages (Mosquitto's
+``max_inflight_messages`` for MQTT 3.1.1, our Receive Maximum on MQTT 5). Acks that wait for
+a 200 ms flush would throttle it, so the worker asks the writer to flush early once half that
+window is outstanding, or as soon as the inflow pauses while acks are owed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from domain.district import District
+from domain.readings import Batch, DeviceStatus, Reading
+from ingest.buffer import BoundedBuffer
+from ingest.decode import BAD_TOPIC, REASONS, Decoder
+from store.deadletters import DeadLetters
+from store.lineproto import ReadingEncoder
+from transport.mqtt import Message, MqttClient
+
+log = logging.getLogger(__name__)
+
+
+class Writer(Protocol):
+    """The part of ``store.influx.InfluxWriter`` ingest uses."""
+
+    def put(self, lines: list[bytes], on_durable: Callable[[], None] | None = None) -> None: ...
+
+    def request_flush(self) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry | None, ingest: Ingest) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.received = Counter("safewatch_messages_received", "MQTT messages taken in", registry=reg)
+        self.accepted = Counter("safewatch_readings_accepted", "Readings validated and sent to InfluxDB",
+                                registry=reg)
+        self.statuses = Counter("safewatch_device_statuses", "Device online/offline messages accepted",
+                                registry=reg)
+        self.rejected = Counter("safewatch_readings_rejected",
+                                "Refused messages, values or array elements, by reason", ["reason"], registry=reg)
+        for reason in REASONS:
+            self.rejected.labels(reason)  # every reason shows up in /metrics, also at zero
+        self.redeliveries = Counter("safewatch_redeliveries", "Messages the broker sent again (DUP flag)",
+                                    registry=reg)
+        self.handoff_errors = Counter("safewatch_batch_handoff_errors",
+                                      "Batches the alert engine hand-off raised on", registry=reg)
+        Gauge("safewatch_ingest_queue_depth", "Messages waiting between the MQTT thread and the worker",
+              registry=reg).set_function(lambda: len(ingest.buffer))
+        Gauge("safewatch_ingest_unacked", "Messages taken in but not yet acknowledged to the broker",
+              registry=reg).set_function(lambda: ingest.unacked)
+
+
+class Ingest:
+    """Subscribes ``{district}/+/+/+/telemetry`` and ``.../status`` at QoS 1 with manual acks."""
+
+    def __init__(self, district: District, client: MqttClient, writer: Writer,
+                 on_batch: Callable[[Batch], None], dead_letters: DeadLetters,
+                 registry: CollectorRegistry | None = None, *, queue_messages: int = 20_000,
+                 queue_bytes: int = 64 * 1024 * 1024, max_batch: int = 2_000, ack_window: int = 1000) -> None:
+        self.district = district
+        self.client = client
+        self.writer = writer
+        self.on_batch = on_batch
+        self.dead_letters = dead_letters
+        self.decoder = Decoder(district)
+        self.encoder = ReadingEncoder()
+        self.buffer: BoundedBuffer[Message] = BoundedBuffer(queue_messages, queue_bytes)
+        self.max_batch = max_batch
+        self.flush_at_unacked = max(1, ack_window // 2)
+        self.filters = [f"{district.name}/+/+/+/telemetry", f"{district.name}/+/+/+/status"]
+        self._unacked = 0
+        self._unacked_lock = threading.Lock()
+        self._accepting = False
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._m = _Metrics(registry, self)
+
+    @property
+    def unacked(self) -> int:
+        return self._unacked
+
+    def start(self) -> None:
+        """Start the worker and subscribe (now, or on connect if the client is not yet connected)."""
+        self._accepting = self._running = True
+        self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
+        self._thread.start()
+        self.client.subscribe_batches(self.filters, 1, self._on_messages)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking messages, process and flush what was taken, let the acks go out.
+
+        Messages arriving after this are left unacknowledged: the broker keeps them in the
+        persistent session for the next start.
+        """
+        self._accepting = False
+        self.buffer.close()
+        deadline = time.monotonic() + timeout
+        if self._thread is not None:
+            self._running = False
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+            if self._thread.is_alive():
+                log.error("ingest worker still busy after %.0fs", timeout)
+        if not self.writer.flush(max(0.1, deadline - time.monotonic())):
+            log.error("InfluxDB writer did not drain within %.0fs; the broker will redeliver the rest", timeout)
+
+    # -- network thread ------------------------------------------------------------------
+
+    def _on_messages(self, msgs: list[Message]) -> None:
+        if self._accepting:
+            size = sum(len(m.payload) for m in msgs) + 250 * len(msgs)  # + topic and object overhead
+            self.buffer.put_many(msgs, size, lambda: self._accepting)
+
+    # -- worker thread -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            msgs = self.buffer.take(self.max_batch, 0.01)
+            if msgs:
+                try:
+                    self._process(msgs)
+                except Exception:  # a bug here must cost one batch, not the whole ingest
+                    log.exception("ingest failed on a batch of %d messages; they stay unacknowledged", len(msgs))
+            elif not self._running:
+                return
+            elif self._unacked:
+                self.writer.request_flush()  # inflow paused: maybe the broker waits for our acks
+
+    def _process(self, msgs: list[Message]) -> None:
+        now_ms = int(time.time() * 1000)
+        decode, encode = self.decoder.decode, self.encoder.encode
+        readings: list[Reading] = []
+        statuses: list[DeviceStatus] = []
+        lines: list[bytes] = []
+        acks: list[tuple[int, int]] = []
+        redelivered = 0
+        for m in msgs:
+            if m.dup:
+                redelivered += 1
+            d = decode(m.topic, m.payload, m.received_ms, now_ms)
+            for r in d.readings:
+                try:
+                    lines.append(encode(r))
+                except ValueError as exc:  # cannot happen for validated ids; kept as a last guard
+                    self._reject(m, BAD_TOPIC, str(exc), 1)
+                    continue
+                readings.append(r)
+            if d.status is not None:
+                statuses.append(d.status)
+            for rej in d.rejections:
+                self._reject(m, rej.reason, rej.detail, rej.count)
+            if m.qos:
+                acks.append((m.connection, m.mid))
+        self._m.received.inc(len(msgs))
+        if redelivered:
+            self._m.redeliveries.inc(redelivered)
+        with self._unacked_lock:
+            self._unacked += len(acks)
+        self.writer.put(lines, lambda: self._ack(acks))
+        if self._unacked >= self.flush_at_unacked:
+            self.writer.request_flush()
+        self._m.accepted.inc(len(readings))
+        if statuses:
+            self._m.statuses.inc(len(statuses))
+        if readings or statuses:
+            try:
+                self.on_batch(Batch(tuple(readings), tuple(statuses)))
+            except Exception:
+                self._m.handoff_errors.inc()
+                log.exception("alert engine hand-off failed on a batch of %d readings", len(readings))
+
+    def _reject(self, m: Message, reason: str, detail: str, count: int) -> None:
+        self._m.rejected.labels(reason).inc(count)
+        suffix = f" (and {count - 1} more in this message)" if count > 1 else ""
+        self.dead_letters.add(reason, m.topic, m.payload, detail + suffix, m.received_ms)
+
+    def _ack(self, acks: list[tuple[int, int]]) -> None:
+        self.client.ack_many(acks)
+        with self._unacked_lock:
+            self._unacked -= len(acks)

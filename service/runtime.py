@@ -1,0 +1,181 @@
+"""One ``serve`` process: the parts, built from Settings and the District, started and stopped in order.
+
+Start: InfluxDB writer (and its spool replay) → state store and alerting → ingest (MQTT).
+Stop, the reverse where data flows: ingest stops taking messages and drains into the writer,
+whose flush lets the acks go out; then alerting (its alert events still reach the writer);
+then the writer drains to InfluxDB or the spool; the API is stopped last by the caller, so
+/health answers during the drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry, Gauge
+
+from alerting.service import AlertService
+from api.context import ApiContext
+from domain.district import District
+from domain.settings import Settings
+from ingest.pipeline import Ingest
+from store.deadletters import DeadLetters
+from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
+from store.state import StateStore
+from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
+
+log = logging.getLogger(__name__)
+PING_TTL_S = 2.0
+
+
+class StartupError(Exception):
+    """A part could not start for a reason the operator must fix; the message says which and why."""
+
+
+@dataclass
+class _Ping:
+    """InfluxDB reachability for /health, cached so that health checks cannot hammer it."""
+
+    client: InfluxClient
+    at: float = 0.0
+    ok: bool = False
+    detail: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self) -> tuple[bool, str]:
+        with self.lock:
+            if time.monotonic() - self.at > PING_TTL_S:
+                try:
+                    self.ok, self.detail = True, f"InfluxDB {self.client.ping()}"
+                except InfluxError as exc:
+                    self.ok, self.detail = False, str(exc)
+                self.at = time.monotonic()
+            return self.ok, self.detail
+
+
+class Runtime:
+    """Builds every part without connecting anywhere; ``start()`` connects, ``stop()`` drains."""
+
+    def __init__(self, settings: Settings, district: District, admin_token: str,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.district = district
+        self.admin_token = admin_token
+        self.registry = registry if registry is not None else CollectorRegistry()
+        data = settings.data_dir
+        db = settings.influx_database(district.name)
+        creds = settings.influx_credentials()
+        self.dead_letters = DeadLetters(data / "deadletters")
+        # The writer's client is used by the writer thread alone: one request at a time.
+        self.influx_write = InfluxClient(settings.influx_url, db, creds)
+        self.influx = InfluxClient(settings.influx_url, db, creds)  # API reads and health
+        self.writer = InfluxWriter(self.influx_write, data / "spool" / db, registry=self.registry,
+                                   dead_letters=self.dead_letters)
+        self.mqtt = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-ingest", clean_session=False,
+                               manual_ack=True)
+        self.publisher = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-notify")
+        self.state: StateStore | None = None
+        self.alerts: AlertService | None = None
+        self.ingest: Ingest | None = None
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._ping = _Ping(self.influx)
+        self._stopped = threading.Event()
+        self._started = False
+        Gauge("safewatch_mqtt_connected", "1 while the ingest MQTT connection is up",
+              registry=self.registry).set_function(lambda: float(self.mqtt.is_connected))
+
+    def start(self, mqtt_timeout: float = 10.0) -> None:
+        """Raises StartupError for what the operator must fix (refused credentials, missing bucket,
+        unusable state database); an unreachable broker or InfluxDB only degrades health."""
+        self._started = True
+        try:
+            self.influx_write.ensure_database()
+        except InfluxUnavailable as exc:
+            log.warning("%s; readings will be spooled until it answers", exc)
+        except InfluxError as exc:
+            raise StartupError(str(exc)) from exc
+        self.writer.start()
+        try:
+            self.state = StateStore(self.settings.state_url)
+        except Exception as exc:  # SQLAlchemy's errors, a bad URL (ValueError), a migration failure
+            raise StartupError(f"SAFEWATCH_STATE_URL={self.settings.state_url}: {exc}") from exc
+        self._connect(self.publisher, mqtt_timeout)
+        self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry)
+        self.scheduler.start()
+        self.alerts.start(self.scheduler)
+        self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.handle_batch, self.dead_letters,
+                             self.registry)
+        self.ingest.start()
+        self._connect(self.mqtt, mqtt_timeout)
+        log.info("serving district %s: %d sites, %d rules; MQTT %s, InfluxDB %s database %s",
+                 self.district.name, len(self.district.sites), len(self.district.rules),
+                 self.mqtt.url_for_logs, self.settings.influx_url, self.influx.database)
+
+    @staticmethod
+    def _connect(client: MqttClient, timeout: float) -> None:
+        try:
+            client.connect(timeout)
+        except MqttUnreachable as exc:
+            log.warning("%s; retrying in the background", exc)
+            client.connect_in_background()
+        except MqttConnectError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _stop_scheduler(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def api_context(self) -> ApiContext:
+        return ApiContext(self.district, self.settings, self.admin_token, self.registry, self.health,
+                          state=self.state, influx=self.influx, alerts=self.alerts)
+
+    def health(self) -> tuple[str, dict[str, Any]]:
+        influx_ok, influx_detail = self._ping.get()
+        write_error = self.writer.last_error
+        if write_error is not None:  # fresher than the cached ping: the last write failed
+            influx_ok, influx_detail = False, write_error
+        spool = self.writer.spool_depth
+        components: dict[str, Any] = {
+            "mqtt": {"ok": self.mqtt.is_connected, "url": self.mqtt.url_for_logs, "client_id": self.mqtt.client_id,
+                     "queue_depth": len(self.ingest.buffer) if self.ingest else 0,
+                     "unacked": self.ingest.unacked if self.ingest else 0},
+            "influxdb": {"ok": influx_ok, "detail": influx_detail, "database": self.influx.database,
+                         "spool_depth": spool},
+        }
+        state_ok, state_detail = self.state.ping() if self.state else (False, "not started")
+        components["state"] = {"ok": state_ok, "detail": state_detail}
+        ok = all(c["ok"] for c in components.values())
+        return ("ok" if ok else "degraded"), components
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Drain and stop everything started; safe to call twice and after a failed start."""
+        if self._stopped.is_set() or not self._started:
+            self._stopped.set()
+            return
+        self._stopped.set()
+        t0 = time.monotonic()
+        ingest, alerts, state = self.ingest, self.alerts, self.state
+        steps: list[tuple[str, Any]] = [
+            ("ingest", (lambda: ingest.stop(timeout)) if ingest else None),
+            ("mqtt", self.mqtt.close),  # after the drain: the acks queued above go out first
+            ("alerting", alerts.stop if alerts else None),
+            ("scheduler", self._stop_scheduler),
+            ("writer", lambda: self.writer.stop(timeout)),
+            ("publisher", self.publisher.close),
+            ("state", state.close if state else None),
+            ("influx", self.influx.close),
+            ("influx writer", self.influx_write.close),
+            ("dead letters", self.dead_letters.close),
+        ]
+        for name, step in steps:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception:  # one part failing to stop must not keep the others running
+                log.exception("stopping %s failed", name)
+        log.info("stopped in %.1fs (spool holds %d points)", time.monotonic() - t0, self.writer.spool_depth)

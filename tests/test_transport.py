@@ -1,0 +1,196 @@
+"""transport: MqttClient and the pipelined load publisher against the session's real Mosquitto."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+from collections.abc import Iterator
+from typing import cast
+
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from service.stack import StackInfo, free_port
+from tests.helpers import cli_publish, wait_until
+from transport.mqtt import Message, MqttClient, MqttUnreachable, Will, reason_text
+from transport.pipelined import PipelinedPublisher
+
+PROTOCOLS = ["3.1.1", "5"]
+Clients = list[MqttClient]
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, m: Message) -> None:
+        with self.lock:
+            self.messages.append(m)
+
+    def wait(self, n: int, timeout: float = 15) -> list[Message]:
+        wait_until(lambda: len(self.messages) >= n, timeout, f"{n} messages (have {len(self.messages)})")
+        return self.messages
+
+
+@pytest.fixture
+def clients() -> Iterator[list[MqttClient]]:
+    made: list[MqttClient] = []
+    yield made
+    for c in made:
+        c.close()
+
+
+def client(made: list[MqttClient], stack: StackInfo, client_id: str, **kw) -> MqttClient:
+    c = MqttClient(stack.mqtt_url, client_id, **kw)
+    made.append(c)
+    return c
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (ReasonCode(PacketTypes.CONNACK, identifier=134), "bad user name or password (code 134)"),
+    (ReasonCode(PacketTypes.CONNACK, identifier=135), "not authorized (code 135)"),
+    (4, "bad user name or password"),
+    (3, "server unavailable"),
+    (99, "code 99"),
+])
+def test_reason_codes_become_words(code: ReasonCode | int, text: str) -> None:
+    assert reason_text(code) == text
+
+
+def test_unreachable_broker_is_reported_fast() -> None:
+    c = MqttClient(f"mqtt://127.0.0.1:{free_port()}", "nobody-home")
+    with pytest.raises(MqttUnreachable, match="unreachable"):
+        c.connect(5)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_round_trip_keeps_every_field_and_byte(stack: StackInfo, district: str, clients: Clients, proto: str) -> None:
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-sub", protocol=proto)
+    sub.subscribe([f"{district}/#"], 1, inbox)
+    sub.connect(10)
+    pub = client(clients, stack, f"{district}-pub", protocol=proto)
+    pub.connect(10)
+    payloads = [b"", b"x", "一氧化碳".encode(), bytes(range(256)) * 1200]  # empty to 300 KB
+    for i, p in enumerate(payloads):
+        pub.publish(f"{district}/街道/{i}", p, qos=i % 2, wait=True)
+    got = inbox.wait(len(payloads))
+    assert [(m.topic, m.payload, m.qos) for m in got] == [
+        (f"{district}/街道/{i}", p, i % 2) for i, p in enumerate(payloads)]
+    assert all(m.received_ms > 0 and not m.dup and not m.retain for m in got)
+    assert {m.connection for m in got} == {sub._connection}
+
+
+def test_interleaved_sizes_cross_buffer_boundaries(stack: StackInfo, district: str, clients: Clients) -> None:
+    """Packets cut at 64 KiB read boundaries take paho's own path; none may be lost or garbled."""
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-sub")
+    sub.subscribe([f"{district}/+"], 1, inbox)
+    sub.connect(10)
+    rng = random.Random(7)
+    sent = [(f"{district}/{i}".encode(), rng.randbytes(rng.choice([10, 100, 5000, 70000, 200000])))
+            for i in range(300)]
+    pub = PipelinedPublisher(stack.mqtt_url, f"{district}-pub")
+    pub.publish_many(sent)
+    pub.drain(30)
+    pub.close()
+    got = inbox.wait(len(sent), 30)
+    assert [(m.topic.encode(), m.payload) for m in got] == sent
+
+
+def test_retained_messages_arrive_flagged(stack: StackInfo, district: str, clients: Clients) -> None:
+    cli_publish(stack, f"{district}/kept", b"still here", retain=True)
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-sub")
+    sub.subscribe([f"{district}/kept"], 1, inbox)
+    sub.connect(10)
+    (m,) = inbox.wait(1)
+    assert m.retain and m.payload == b"still here"
+    sub.publish(f"{district}/kept", b"", retain=True, wait=True)  # clear it
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_persistent_session_keeps_what_arrives_while_away(stack: StackInfo, district: str, clients: Clients,
+                                                          proto: str) -> None:
+    sub = client(clients, stack, f"{district}-durable", protocol=proto, clean_session=False)
+    sub.subscribe([f"{district}/t"], 1, Inbox())
+    sub.connect(10)
+    sub.close()
+    for i in range(50):
+        cli_publish(stack, f"{district}/t", str(i))
+    inbox = Inbox()
+    again = client(clients, stack, f"{district}-durable", protocol=proto, clean_session=False)
+    again.subscribe([f"{district}/t"], 1, inbox)
+    again.connect(10)
+    assert [m.payload for m in inbox.wait(50)] == [str(i).encode() for i in range(50)]
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_manual_ack_redelivers_only_what_was_not_acked(stack: StackInfo, district: str, clients: Clients,
+                                                       proto: str) -> None:
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-manual", protocol=proto, clean_session=False, manual_ack=True)
+    sub.subscribe([f"{district}/t"], 1, inbox)
+    sub.connect(10)
+    for i in range(10):
+        cli_publish(stack, f"{district}/t", str(i))
+    got = inbox.wait(10)
+    assert sub.ack_many((m.connection, m.mid) for m in got[:4]) == 4
+    sub.close()
+
+    inbox2 = Inbox()
+    again = client(clients, stack, f"{district}-manual", protocol=proto, clean_session=False, manual_ack=True)
+    again.subscribe([f"{district}/t"], 1, inbox2)
+    again.connect(10)
+    redelivered = inbox2.wait(6)
+    assert sorted(int(m.payload) for m in redelivered) == list(range(4, 10))
+    assert all(m.dup for m in redelivered)
+    # Acks of the first connection's messages are stale on this one: never sent.
+    assert again.ack_many((m.connection, m.mid) for m in got) == 0
+    again.ack_many((m.connection, m.mid) for m in redelivered)
+
+
+def test_will_is_published_when_the_connection_drops(stack: StackInfo, district: str, clients: Clients) -> None:
+    inbox = Inbox()
+    watcher = client(clients, stack, f"{district}-watch")
+    watcher.subscribe([f"{district}/status"], 1, inbox)
+    watcher.connect(10)
+    dev = client(clients, stack, f"{district}-dev", will=Will(f"{district}/status", b'{"state": "offline"}',
+                                                                 retain=False), reconnect_delay=(30, 60))
+    dev.connect(10)
+    sock = cast(socket.socket, dev._client.socket())
+    sock.shutdown(socket.SHUT_RDWR)  # vanish without DISCONNECT, as a device losing power would
+    (m,) = inbox.wait(1)
+    assert m.payload == b'{"state": "offline"}'
+
+
+def test_publish_wait_returns_once_the_broker_has_it(stack: StackInfo, district: str, clients: Clients) -> None:
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-sub")
+    sub.subscribe([f"{district}/x"], 1, inbox)
+    sub.connect(10)
+    pub = client(clients, stack, f"{district}-pub")
+    pub.connect(10)
+    for i in range(70_000):  # more than the 65,535 packet ids: publish must wait for PUBACKs, not fail
+        pub.publish(f"{district}/x", b"%d" % i)
+    pub.publish(f"{district}/x", b"last", wait=True, timeout=30)
+    assert inbox.wait(70_001, 60)[-1].payload == b"last"
+
+
+def test_pipelined_publisher_counts_acknowledgements(stack: StackInfo, district: str, clients: Clients) -> None:
+    inbox = Inbox()
+    sub = client(clients, stack, f"{district}-sub")
+    sub.subscribe([f"{district}/+"], 1, inbox)
+    sub.connect(10)
+    pub = PipelinedPublisher(stack.mqtt_url, f"{district}-pipe", window=1000)
+    for k in range(20):
+        pub.publish_many([(f"{district}/a".encode(), b"%d" % (k * 500 + i)) for i in range(500)])
+        while pub.inflight > 500:
+            pub.poll(0.05)
+    pub.drain(30)
+    pub.close()
+    assert (pub.sent, pub.acked) == (10_000, 10_000)
+    assert [int(m.payload) for m in inbox.wait(10_000)] == list(range(10_000))
