@@ -338,7 +338,7 @@ class InfluxWriter:
             n += 1
         self._pending_points -= len(batch)
         if self._pending:
-            self._oldest = time.monotonic()  # what is left waited already; flush it soon, not later
+            self._oldest = time.monotonic()  # what is left starts its own age; size may flush it first
         return batch, callbacks, n
 
     def _write_batch(self, lines: list[bytes]) -> None:

@@ -88,7 +88,7 @@ def publish_in_background(stack: StackInfo, serve: Serve, rate: float | None, du
     from domain import load_district
     from simulators.loadgen import series_for
 
-    series = series_for(load_district(serve.config))
+    series = [s for s in series_for(load_district(serve.config)) if s[1] != "PROBE"]  # count_points skips it
     out: list[LoadResult] = []
     t = threading.Thread(target=lambda: out.append(publish_steady(stack.mqtt_url, serve.district, series, rate,
                                                                   duration, f"{serve.district}-load")))

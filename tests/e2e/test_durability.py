@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 from service.stack import StackInfo
 from tests.e2e.clients import now_ms, wait_equal
 from tests.e2e.conftest import Deployment
