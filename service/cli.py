@@ -60,7 +60,7 @@ def _check(path: str) -> int:
     try:
         district = load_district(path)
     except ConfigError as err:
-        print(err, file=sys.stderr)
+        print(f"safewatch: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{path}: ok: district {district.name!r}, {len(district.sites)} sites, {len(district.rules)} rules")
     return EXIT_OK

@@ -20,10 +20,12 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from alerting.service import AlertService
 from api.context import ApiContext
+from domain.config import DeadmanRule
 from domain.district import District
 from domain.settings import Settings
 from ingest.pipeline import Ingest
 from store.deadletters import DeadLetters
+from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
 from store.state import StateStore
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
@@ -99,12 +101,14 @@ class Runtime:
         except InfluxError as exc:
             raise StartupError(str(exc)) from exc
         self.writer.start()
+        self._ensure_downsampling()
         try:
             self.state = StateStore(self.settings.state_url)
         except Exception as exc:  # SQLAlchemy's errors, a bad URL (ValueError), a migration failure
             raise StartupError(f"SAFEWATCH_STATE_URL={self.settings.state_url}: {exc}") from exc
         self._connect(self.publisher, mqtt_timeout)
         self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry)
+        self._seed_deadman(self.alerts)
         self.scheduler.start()
         self.alerts.start(self.scheduler)
         self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.handle_batch, self.dead_letters,
@@ -114,6 +118,29 @@ class Runtime:
         log.info("serving district %s: %d sites, %d rules; MQTT %s, InfluxDB %s database %s",
                  self.district.name, len(self.district.sites), len(self.district.rules),
                  self.mqtt.url_for_logs, self.settings.influx_url, self.influx.database)
+
+    def _ensure_downsampling(self) -> None:
+        try:
+            ensure_downsampling(self.influx_write, self.district)
+        except InfluxError as exc:  # history then reads raw points: slower, still right
+            log.warning("downsampling not set up: %s", exc)
+
+    def _seed_deadman(self, alerts: AlertService) -> None:
+        """Tell the deadman which devices were alive before this process, so one that died around
+        a restart is still reported silent."""
+        families = {r.family for r in self.district.config.rules if isinstance(r, DeadmanRule)}
+        if "*" in families:
+            families = {s.family for s in self.district.sites.values()}
+        families &= {s.family for s in self.district.sites.values()}
+        if not families:
+            return
+        try:
+            seen = HistoryReader(self.influx, self.district).last_seen(sorted(families))
+        except InfluxError as exc:
+            log.warning("deadman not seeded from InfluxDB (%s): devices silent since before this start "
+                        "are reported only once they have sent again", exc)
+            return
+        log.info("deadman: %d devices known from InfluxDB", alerts.know_devices(seen))
 
     @staticmethod
     def _connect(client: MqttClient, timeout: float) -> None:

@@ -42,16 +42,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def check_config(path: str) -> int:
-    try:
-        d = load_district(path)
-    except ConfigError as err:
-        return _fail(str(err), EXIT_USAGE)
-    print(f"{path}: ok (district {d.name}: {len(d.departments)} departments, {len(d.streets)} streets, "
-          f"{len(d.sites)} sites, {len(d.rules)} rules)")
-    return EXIT_OK
-
-
 def load_settings(args: argparse.Namespace) -> Settings:
     """Environment (and .env) first, each given flag on top; raises ValidationError."""
     overrides = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}

@@ -226,7 +226,7 @@ def test_cli_refuses_bad_config_with_exit_2(tmp_path: Path, command: str) -> Non
     result = _run_cli(command, "--config", str(path), *env_args)
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line == f"{path}: sites[1].capacity: a crowd_venue needs capacity"
+    assert line == f"safewatch: {path}: sites[1].capacity: a crowd_venue needs capacity"
     assert "Traceback" not in result.stderr
 
 
