@@ -62,7 +62,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _port_in_use(port: int) -> bool:
+def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         # SO_REUSEADDR like the servers, so only a live listener counts, not TIME_WAIT leftovers.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -167,7 +167,7 @@ def _lock(d: Path, timeout: float = 60.0) -> Iterator[None]:
             _LOCKED.discard(key)  # closing fh releases the flock
 
 
-def _die_with_parent() -> None:
+def tie_to_parent() -> None:
     # Runs in the child before exec: the kernel sends it SIGTERM when our thread dies, so a
     # killed pytest leaves no server behind.  1 is PR_SET_PDEATHSIG.
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)
@@ -232,7 +232,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 def _choose_port(d: Path, key: str, given: int | None, option: str) -> int:
     recorded = _load_state(d).get(key)
     port = given or recorded or free_port()
-    if _port_in_use(port):
+    if port_in_use(port):
         source = option if given else f"{key} in {d / 'stack.json'}" if recorded else "free port"
         raise StackError(f"{source} {port}: port already in use on 127.0.0.1")
     return port
@@ -271,7 +271,7 @@ def _start(name: str, data_dir: Path, port: int | None, timeout: float, die_with
         with open(log, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     cwd=d, start_new_session=True,  # Ctrl-C in a shell must not reach it
-                                    preexec_fn=_die_with_parent if die_with_parent else None)
+                                    preexec_fn=tie_to_parent if die_with_parent else None)
         _CHILDREN[proc.pid] = proc
         (d / f"{name}.pid").write_text(f"{proc.pid}\n")
         ready_port = port

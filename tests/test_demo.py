@@ -11,37 +11,35 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
 from domain import parse_district
 from service.cli import main
-from service.demo import Board, demo_scenarios, readings_counters
+from service.demo import demo_scenarios
+from service.demo_view import Board, readings_counters
 from service.stack import stack_status
+from tests.sim_support import district_data
 from transport.mqtt import Message
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = """
-district: demotest
-timezone: Asia/Shanghai
-departments:
-  - {id: bureau, name: Bureau, kind: comprehensive}
-  - {id: trade, name: Trade, kind: sector}
-  - {id: office, name: Office, kind: territorial}
-streets:
-  - {id: main, name: Main Street, office: office}
-sites:
-  - {id: G1, name: Station One, family: gas_station, street: main, sector: trade}
-  - {id: G2, name: Station Two, family: gas_station, street: main, sector: trade}
-  - {id: G3, name: Station Three, family: gas_station, street: main, sector: trade}
-  - {id: G4, name: Station Four, family: gas_station, street: main, sector: trade}
-  - {id: V1, name: Mall, kind: mall, family: crowd_venue, street: main, sector: trade, capacity: 900, area_m2: 900}
-  - {id: S1, name: Shelter, kind: shelter, family: underground, street: main, sector: trade}
-  - {id: S2, name: Shelter Two, kind: shelter, family: underground, street: main, sector: trade}
-  - {id: B1, name: Basement, kind: basement, family: underground, street: main, sector: trade}
+SITES = """
+- {id: V1, name: Mall, kind: mall, family: crowd_venue, street: main, sector: trade, capacity: 900, area_m2: 900}
+- {id: S1, name: Shelter, kind: shelter, family: underground, street: main, sector: trade}
+- {id: S2, name: Shelter Two, kind: shelter, family: underground, street: main, sector: trade}
+- {id: B1, name: Basement, kind: basement, family: underground, street: main, sector: trade}
 """
-DISTRICT = parse_district(yaml.safe_load(CONFIG), "<demotest>")
+
+
+def config() -> dict[str, Any]:
+    """The shared frame with a sector department, whose stations and sites all belong to it."""
+    data = district_data("demotest", SITES, gas_stations=4, sector="trade")
+    data["departments"].insert(1, {"id": "trade", "name": "Trade", "kind": "sector"})
+    return data
+
+
+DISTRICT = parse_district(config(), "<demotest>")
 TZ = DISTRICT.tz
 
 
@@ -60,7 +58,7 @@ def test_the_sequence_starts_with_a_vapour_leak_and_spreads_over_the_sites(now, 
 
 
 def test_the_sequence_skips_what_the_config_has_no_site_for():
-    gas_only = parse_district({**yaml.safe_load(CONFIG), "sites": yaml.safe_load(CONFIG)["sites"][:2]}, "<gas>")
+    gas_only = parse_district({**config(), "sites": config()["sites"][:2]}, "<gas>")
     names = [sc.name for sc in demo_scenarios(gas_only, local_ms("2026-07-01 14:00"))]
     assert names == ["vapor-leak", "device-silent", "bad-payloads", "tank-overpressure"]
 

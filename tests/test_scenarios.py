@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 import yaml
@@ -14,31 +14,24 @@ from simulators.models import build_model
 from simulators.scenarios import SCENARIOS, Scenario, ScenarioContext, ScenarioError, parse_scenario, scenario_list
 from simulators.scenarios.hazards import VaporLeak
 from simulators.scenarios.operations import BadPayloads, DeviceSilent, NightResidency
+from tests.sim_support import TZ, district_data
 
-BASE = """
-district: scentest
-timezone: Asia/Shanghai
-departments:
-  - {id: bureau, name: Bureau, kind: comprehensive}
-  - {id: office, name: Office, kind: territorial}
-streets:
-  - {id: main, name: Main Street, office: office}
-sites:
-  - {id: G1, name: Station One, family: gas_station, street: main, sector: bureau}
-  - {id: G2, name: Station Two, family: gas_station, street: main, sector: bureau}
-  - {id: HALL, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 500, area_m2: 600}
-  - {id: MALL, name: Mall, kind: mall, family: crowd_venue, street: main, sector: bureau, capacity: 8000,
-     area_m2: 20000}
-  - {id: UP1, name: Underpass, kind: underpass, family: underground, street: main, sector: bureau}
-  - {id: SH1, name: Shelter, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 900}
-  - {id: BS1, name: Basement, kind: basement, family: underground, street: main, sector: bureau}
-rules: []
+SITES = """
+- {id: HALL, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 500, area_m2: 600}
+- {id: MALL, name: Mall, kind: mall, family: crowd_venue, street: main, sector: bureau, capacity: 8000,
+   area_m2: 20000}
+- {id: UP1, name: Underpass, kind: underpass, family: underground, street: main, sector: bureau}
+- {id: SH1, name: Shelter, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 900}
+- {id: BS1, name: Basement, kind: basement, family: underground, street: main, sector: bureau}
 """
-TZ = ZoneInfo("Asia/Shanghai")
+
+
+def base() -> dict[str, Any]:
+    return district_data("scentest", SITES)
 
 
 def district_with(*rules: str):
-    data = yaml.safe_load(BASE)
+    data = base()
     data["rules"] = [yaml.safe_load(r) for r in rules]
     return parse_district(data, "<scentest>")
 
@@ -87,7 +80,7 @@ def test_bad_scenario_options_are_refused_naming_the_option(spec, message):
 
 
 def test_a_family_the_config_lacks_is_refused():
-    data = yaml.safe_load(BASE)
+    data = base()
     data["sites"] = data["sites"][:2]
     with pytest.raises(ScenarioError, match="has no underground site"):
         parse_scenario("flooding", ScenarioContext(parse_district(data, "<gas only>")))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
-import yaml
 
 from domain import District, parse_district
 from domain.families import device_metrics
@@ -26,43 +25,35 @@ from simulators.clock import SimClock
 from simulators.fleet import SimOptions, Simulation, readings_of
 from simulators.scenarios import ScenarioContext, parse_scenario
 from simulators.tap import Tap
+from tests.sim_support import district_data
 from transport.mqtt import Message
 
 SPEED, SECONDS, START_S = 300.0, 16.0, 60.0
 
-CONFIG = """
-timezone: Asia/Shanghai
-departments:
-  - {id: bureau, name: Bureau, kind: comprehensive}
-  - {id: office, name: Office, kind: territorial}
-streets:
-  - {id: main, name: Main Street, office: office}
-sites:
-  - {id: G1, name: Station One, family: gas_station, street: main, sector: bureau}
-  - {id: G2, name: Station Two, family: gas_station, street: main, sector: bureau}
-  - {id: G3, name: Station Three, family: gas_station, street: main, sector: bureau}
-  - {id: V1, name: Mall, kind: mall, family: crowd_venue, street: main, sector: bureau, capacity: 6000,
-     area_m2: 15000}
-  - {id: V2, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 800, area_m2: 1000}
-  - {id: S1, name: Shelter One, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 900}
-  - {id: S2, name: Shelter Two, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 700}
-  - {id: B1, name: Basement, kind: basement, family: underground, street: main, sector: bureau, area_m2: 500}
-rules:
-  - {id: vapor-level, family: gas_station, metric: vapor_lel, kind: threshold,
-     levels: {blue: 8, yellow: 16, orange: 24, red: 40}, hysteresis: 2, for: 10s}
-  - {id: vapor-rising, family: gas_station, metric: vapor_lel, kind: trend, window: 5m, min_points: 5,
-     slope_above: 1.0, severity: orange}
-  - {id: tank-pressure, family: gas_station, metric: tank_pressure_kpa, kind: threshold,
-     levels: {blue: 2, red: 12}, hysteresis: 0.3, for: 30s}
-  - {id: occupancy-ratio, family: crowd_venue, metric: occupancy_ratio, kind: threshold,
-     levels: {blue: 0.7, orange: 1.0, red: 1.2}, hysteresis: 0.05, for: 1m}
-  - {id: co-level, family: underground, metric: co_ppm, kind: threshold, levels: {blue: 13, red: 150},
-     hysteresis: 2, for: 30s}
-  - {id: water-level, family: underground, metric: water_level_cm, kind: threshold,
-     levels: {blue: 5, red: 40}, hysteresis: 2, for: 30s}
-  - {id: night, family: underground, metric: occupancy, kind: threshold, levels: {yellow: 0},
-     schedule: {between: "23:00-06:00"}}
-  - {id: silent, kind: deadman, family: "*", after: 2m}
+SITES = """
+- {id: V1, name: Mall, kind: mall, family: crowd_venue, street: main, sector: bureau, capacity: 6000,
+   area_m2: 15000}
+- {id: V2, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 800, area_m2: 1000}
+- {id: S1, name: Shelter One, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 900}
+- {id: S2, name: Shelter Two, kind: shelter, family: underground, street: main, sector: bureau, area_m2: 700}
+- {id: B1, name: Basement, kind: basement, family: underground, street: main, sector: bureau, area_m2: 500}
+"""
+RULES = """
+- {id: vapor-level, family: gas_station, metric: vapor_lel, kind: threshold,
+   levels: {blue: 8, yellow: 16, orange: 24, red: 40}, hysteresis: 2, for: 10s}
+- {id: vapor-rising, family: gas_station, metric: vapor_lel, kind: trend, window: 5m, min_points: 5,
+   slope_above: 1.0, severity: orange}
+- {id: tank-pressure, family: gas_station, metric: tank_pressure_kpa, kind: threshold,
+   levels: {blue: 2, red: 12}, hysteresis: 0.3, for: 30s}
+- {id: occupancy-ratio, family: crowd_venue, metric: occupancy_ratio, kind: threshold,
+   levels: {blue: 0.7, orange: 1.0, red: 1.2}, hysteresis: 0.05, for: 1m}
+- {id: co-level, family: underground, metric: co_ppm, kind: threshold, levels: {blue: 13, red: 150},
+   hysteresis: 2, for: 30s}
+- {id: water-level, family: underground, metric: water_level_cm, kind: threshold,
+   levels: {blue: 5, red: 40}, hysteresis: 2, for: 30s}
+- {id: night, family: underground, metric: occupancy, kind: threshold, levels: {yellow: 0},
+   schedule: {between: "23:00-06:00"}}
+- {id: silent, kind: deadman, family: "*", after: 2m}
 """
 SCENARIOS = ["vapor-leak:G1", "tank-overpressure:G2", "device-silent:G3", "crowd-surge:V1", "bad-payloads:V2",
              "co-buildup:S1", "night-residency:S2", "flooding:B1"]
@@ -100,7 +91,7 @@ def stop_when_done(sim: Simulation, stop: threading.Event, timeout: float = 90.0
 @pytest.fixture(scope="module")
 def record(stack: StackInfo) -> Iterator[Record]:
     name = f"t_{uuid.uuid4().hex[:8]}"
-    district = parse_district({"district": name, **yaml.safe_load(CONFIG)}, "<live>")
+    district = parse_district(district_data(name, SITES, RULES, gas_stations=3), "<live>")
     ctx = ScenarioContext(district, seed=11)
     scenarios = [parse_scenario(f"{spec}@{START_S:g}s", ctx) for spec in SCENARIOS]
     options = SimOptions(mqtt_url=stack.mqtt_url, speed=SPEED, seed=11)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 import yaml
@@ -18,42 +18,39 @@ from simulators.kinds import site_kind
 from simulators.model import site_rng
 from simulators.models import MODEL_CLASSES, build_model
 from simulators.quiet import SiteLimits
+from tests.sim_support import TZ, district_data
 
-CONFIG = """
-district: simtest
-timezone: Asia/Shanghai
-departments:
-  - {id: bureau, name: Bureau, kind: comprehensive}
-  - {id: office, name: Office, kind: territorial}
-streets:
-  - {id: main, name: Main Street, office: office}
-sites:
-  - {id: G1, name: Station One, family: gas_station, street: main, sector: bureau}
-  - {id: G2, name: Station Two, family: gas_station, street: main, sector: bureau}
-  - {id: MALL, name: Some Mall, kind: mall, family: crowd_venue, street: main, sector: bureau,
-     capacity: 8000, area_m2: 20000}
-  - {id: ARENA, name: 某体育场, family: crowd_venue, street: main, sector: bureau, capacity: 30000, area_m2: 60000}
-  - {id: HOSP, name: Town Hospital, family: crowd_venue, street: main, sector: bureau, capacity: 4000,
-     area_m2: 9000}
-  - {id: PLAIN, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 500, area_m2: 600}
-  - {id: SH1, name: 某人防工程, family: underground, street: main, sector: bureau, area_m2: 900}
-  - {id: GAR, name: Car park, kind: garage, family: underground, street: main, sector: bureau}
-rules:
-  - {id: vapor, family: gas_station, metric: vapor_lel, kind: threshold, levels: {blue: 10, red: 50}, hysteresis: 2}
-  - {id: pressure, family: gas_station, metric: tank_pressure_kpa, kind: threshold, levels: {blue: 2, red: 10}}
-  - {id: overfill, family: gas_station, metric: tank_level_pct, kind: threshold, levels: {blue: 85, red: 98}}
-  - {id: ratio, family: crowd_venue, metric: occupancy_ratio, kind: threshold, levels: {blue: 0.7, red: 1.2},
-     hysteresis: 0.05}
-  - {id: inflow, family: crowd_venue, metric: inflow_per_min, kind: threshold, levels: {blue: 500}}
-  - {id: co2, family: underground, metric: co2_ppm, kind: threshold, levels: {blue: 1000}, hysteresis: 100}
-  - {id: o2, family: underground, metric: o2_pct, kind: threshold, direction: below, levels: {blue: 20.0},
-     hysteresis: 0.3}
-  - {id: humid, family: underground, metric: humidity_pct, kind: threshold, levels: {blue: 80}, hysteresis: 3}
-  - {id: night, family: underground, metric: occupancy, kind: threshold, levels: {yellow: 0},
-     schedule: {between: "22:00-07:00"}}
+SITES = """
+- {id: MALL, name: Some Mall, kind: mall, family: crowd_venue, street: main, sector: bureau,
+   capacity: 8000, area_m2: 20000}
+- {id: ARENA, name: 某体育场, family: crowd_venue, street: main, sector: bureau, capacity: 30000, area_m2: 60000}
+- {id: HOSP, name: Town Hospital, family: crowd_venue, street: main, sector: bureau, capacity: 4000,
+   area_m2: 9000}
+- {id: PLAIN, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 500, area_m2: 600}
+- {id: SH1, name: 某人防工程, family: underground, street: main, sector: bureau, area_m2: 900}
+- {id: GAR, name: Car park, kind: garage, family: underground, street: main, sector: bureau}
 """
-DISTRICT = parse_district(yaml.safe_load(CONFIG), "<simtest>")
-TZ = ZoneInfo("Asia/Shanghai")
+RULES = """
+- {id: vapor, family: gas_station, metric: vapor_lel, kind: threshold, levels: {blue: 10, red: 50}, hysteresis: 2}
+- {id: pressure, family: gas_station, metric: tank_pressure_kpa, kind: threshold, levels: {blue: 2, red: 10}}
+- {id: overfill, family: gas_station, metric: tank_level_pct, kind: threshold, levels: {blue: 85, red: 98}}
+- {id: ratio, family: crowd_venue, metric: occupancy_ratio, kind: threshold, levels: {blue: 0.7, red: 1.2},
+   hysteresis: 0.05}
+- {id: inflow, family: crowd_venue, metric: inflow_per_min, kind: threshold, levels: {blue: 500}}
+- {id: co2, family: underground, metric: co2_ppm, kind: threshold, levels: {blue: 1000}, hysteresis: 100}
+- {id: o2, family: underground, metric: o2_pct, kind: threshold, direction: below, levels: {blue: 20.0},
+   hysteresis: 0.3}
+- {id: humid, family: underground, metric: humidity_pct, kind: threshold, levels: {blue: 80}, hysteresis: 3}
+- {id: night, family: underground, metric: occupancy, kind: threshold, levels: {yellow: 0},
+   schedule: {between: "22:00-07:00"}}
+"""
+
+
+def config() -> dict[str, Any]:
+    return district_data("simtest", SITES, RULES)
+
+
+DISTRICT = parse_district(config(), "<simtest>")
 START = int(datetime(2026, 7, 1, 0, 0, tzinfo=TZ).timestamp() * 1000)
 
 
@@ -91,7 +88,7 @@ def test_same_seed_same_readings_other_seed_other_readings():
 
 def test_a_site_s_readings_do_not_depend_on_the_other_sites():
     # Each site draws from its own stream: adding or removing a site changes no other site.
-    alone = parse_district({**yaml.safe_load(CONFIG), "sites": [yaml.safe_load(CONFIG)["sites"][1]]}, "<one>")
+    alone = parse_district({**config(), "sites": [config()["sites"][1]]}, "<one>")
     model = build_model(alone.sites["G2"], alone, 5)
     solo = [model.values_at(ts) for ts in range(START, START + 3600_000, 60_000)]
     assert solo == [v for _, v in run_site("G2", 5, hours=1, step_s=60)]
@@ -191,7 +188,7 @@ def test_quiet_bands_come_from_the_rules(site_id, minute, metric, band):
     ("{id: t, family: underground, metric: co_ppm, kind: trend, window: 10m, slope_above: 10}", "co_ppm", 0.2, 0.2),
 ])
 def test_trend_rules_bound_the_sensor_noise(trend, metric, wanted, allowed):
-    data = yaml.safe_load(CONFIG)
+    data = config()
     data["rules"] = [yaml.safe_load(trend)] if trend else []
     district = parse_district(data, "<noise>")
     assert SiteLimits(district.sites["SH1"], district).noise(metric, wanted) == pytest.approx(allowed)
@@ -199,9 +196,9 @@ def test_trend_rules_bound_the_sensor_noise(trend, metric, wanted, allowed):
 
 def test_a_fresh_start_gives_trend_rules_nothing_to_fire_on():
     # A trend rule may fire on its first min_points readings: the background's slope over any
-    # five readings 5 s apart must stay well inside the slope limits of the rules in CONFIG.
+    # five readings 5 s apart must stay well inside the slope limits of the rules in RULES.
     rules = {"o2_pct": -0.1, "co_ppm": 2.0, "water_level_cm": 0.5}
-    data = yaml.safe_load(CONFIG)
+    data = config()
     data["rules"] += [{"id": f"t-{m}", "family": "underground", "metric": m, "kind": "trend", "window": "10m",
                        ("slope_below" if s < 0 else "slope_above"): s} for m, s in rules.items()]
     district = parse_district(data, "<trends>")
