@@ -11,7 +11,6 @@ import json
 import threading
 from collections import deque
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from transport.mqtt import MqttClient, MqttError, MqttTimeout, MqttUnreachable, Will
 
@@ -31,7 +30,7 @@ class SimDevice:
     (until ``max_buffer`` readings wait, when the oldest go first, as on a real device's flash)."""
 
     def __init__(self, url: str, district: str, family: str, site: str, device: str, *,
-                 max_buffer: int = 10_000, via_plug: bool = False) -> None:
+                 max_buffer: int = 10_000) -> None:
         self.key = f"{district}/{family}/{site}/{device}"
         self.telemetry_topic = f"{self.key}/telemetry"
         self.status_topic = f"{self.key}/status"
@@ -40,14 +39,6 @@ class SimDevice:
         self._buffer: deque[dict[str, object]] = deque()
         self._max_buffer = max_buffer
         self._announce = threading.Event()  # set on every connect: say online, upload the buffer
-        self._plug = None
-        if via_plug and urlsplit(url).scheme == "mqtt":
-            from simulators.plug import Plug  # only the device-silent target needs a relay
-
-            u = urlsplit(url)
-            self._plug = Plug(u.hostname or "127.0.0.1", u.port or 1883)
-            userinfo = u.netloc.rpartition("@")[0]
-            url = self._plug.url("mqtt", f"{userinfo}@" if userinfo else "")
         self._client = MqttClient(url, self.client_id, will=Will(self.status_topic, status_payload(OFFLINE)),
                                   reconnect_delay=(1, 4), on_connection_change=self._changed)
         self.dark = False
@@ -117,22 +108,18 @@ class SimDevice:
             self._catch_up(ts_ms)
 
     def power_off(self) -> None:
-        """Lose power: the broker sees the connection die and publishes the offline will."""
+        """Lose power: the connection dies without DISCONNECT and the broker publishes the offline will.
+
+        The device stays off the broker (no reconnect attempts) until ``power_on``.
+        """
         self.dark = True
-        if self._plug is not None:
-            self._plug.cut()
-        else:
-            # mqtts cannot pass the local relay (the certificate names the broker, not 127.0.0.1):
-            # the device says offline itself, which ingest treats exactly like the will.
-            self._client.publish(self.status_topic, status_payload(OFFLINE), qos=1, retain=True)
-            self.statuses += 1
+        self._client.abort()
 
     def power_on(self) -> None:
-        self.dark = False
-        if self._plug is not None:
-            self._plug.restore()  # the client reconnects by itself; the next send says online
-        else:
-            self._announce.set()
+        """Power back: reconnect in the background; the next ``send`` after it says online."""
+        if self.dark:
+            self.dark = False
+            self._client.connect_in_background()
 
     def close(self, ts_ms: int | None = None, *, say_offline: bool = True) -> None:
         """Switch off properly: say offline (retained, like the will) and disconnect.
@@ -147,8 +134,6 @@ class SimDevice:
             except MqttError:
                 pass  # the broker went away: the will says the same
         self._client.close()
-        if self._plug is not None:
-            self._plug.close()
 
     def backlog(self) -> list[dict[str, object]]:
         """A copy of the readings waiting for the broker, oldest first."""

@@ -119,10 +119,8 @@ class Simulation:
         for site in district.sites.values():
             mine = [sc for sc in self.scenarios if sc.site.id == site.id]
             run = _SiteRun(site, build_model(site, district, options.seed), mine)
-            cut = frozenset().union(*(sc.may_silence() for sc in mine))
             for device_id, metrics in MODEL_CLASSES[site.family].devices.items():
-                device = SimDevice(options.mqtt_url, district.name, site.family, site.id, device_id,
-                                   via_plug=device_id in cut)
+                device = SimDevice(options.mqtt_url, district.name, site.family, site.id, device_id)
                 self._slots.append(_Slot(run, device_id, metrics, device))
         self._begin_ms = self.clock.now_ms()
         for run in {id(s.run): s.run for s in self._slots}.values():

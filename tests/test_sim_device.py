@@ -21,7 +21,7 @@ def payloads(tap: Tap, suffix: str) -> list[object]:
 
 
 def test_device_has_its_own_identity_says_online_and_leaves_a_will(stack: StackInfo, district: str):
-    device = SimDevice(stack.mqtt_url, district, "underground", "S1", "air-1", via_plug=True)
+    device = SimDevice(stack.mqtt_url, district, "underground", "S1", "air-1")
     try:
         assert device.start(10)
         device.announce(TS0)

@@ -153,18 +153,57 @@ def test_manual_ack_redelivers_only_what_was_not_acked(stack: StackInfo, distric
     again.ack_many((m.connection, m.mid) for m in redelivered)
 
 
-def test_will_is_published_when_the_connection_drops(stack: StackInfo, district: str, clients: Clients) -> None:
+OFFLINE = b'{"state": "offline"}'
+
+
+@pytest.mark.parametrize(("leave", "will_published"), [
+    ("abort", True),         # power lost: no DISCONNECT, the broker speaks for the client
+    ("abort twice", True),   # the second call finds nothing to drop
+    ("socket dies", True),   # the network itself fails under paho
+    ("close", False),        # switched off properly: DISCONNECT discards the will
+    ("close, abort", False),
+])
+def test_the_will_is_published_only_when_the_connection_dies(stack: StackInfo, district: str, clients: Clients,
+                                                              leave: str, will_published: bool) -> None:
     inbox = Inbox()
     watcher = client(clients, stack, f"{district}-watch")
     watcher.subscribe([f"{district}/status"], 1, inbox)
     watcher.connect(10)
-    dev = client(clients, stack, f"{district}-dev", will=Will(f"{district}/status", b'{"state": "offline"}',
-                                                                 retain=False), reconnect_delay=(30, 60))
+    dev = client(clients, stack, f"{district}-dev", will=Will(f"{district}/status", OFFLINE, retain=False),
+                 reconnect_delay=(30, 60))
     dev.connect(10)
-    sock = cast(socket.socket, dev._client.socket())
-    sock.shutdown(socket.SHUT_RDWR)  # vanish without DISCONNECT, as a device losing power would
-    (m,) = inbox.wait(1)
-    assert m.payload == b'{"state": "offline"}'
+    for step in leave.split(", "):
+        if step.startswith("abort"):
+            dev.abort()
+            if step == "abort twice":
+                dev.abort()
+        elif step == "close":
+            dev.close()
+        else:
+            cast(socket.socket, dev._client.socket()).shutdown(socket.SHUT_RDWR)
+    assert not dev.is_connected or leave == "socket dies"
+    # Mosquitto handles one event after another: a will would come before this marker.
+    watcher.publish(f"{district}/status", b"marker", wait=True)
+    got = [m.payload for m in inbox.wait(2 if will_published else 1)]
+    assert got == ([OFFLINE, b"marker"] if will_published else [b"marker"])
+
+
+def test_abort_stays_down_until_connect(stack: StackInfo, district: str, clients: Clients) -> None:
+    inbox = Inbox()
+    watcher = client(clients, stack, f"{district}-watch")
+    watcher.subscribe([f"{district}/+"], 1, inbox)
+    watcher.connect(10)
+    changes: list[bool] = []
+    dev = client(clients, stack, f"{district}-dev", will=Will(f"{district}/status", OFFLINE, retain=False),
+                 reconnect_delay=(1, 1), on_connection_change=changes.append)
+    dev.connect(10)
+    dev.abort()
+    assert changes == [True, False], "the drop is reported like any other"
+    assert not dev.wait_connected(1.5), "no reconnect after the 1 s backoff: the network thread is stopped"
+    dev.connect(10)
+    assert dev.is_connected and changes == [True, False, True]
+    dev.publish(f"{district}/data", b"back", wait=True)
+    assert [m.payload for m in inbox.wait(2)] == [OFFLINE, b"back"]
 
 
 def test_publish_wait_returns_once_the_broker_has_it(stack: StackInfo, district: str, clients: Clients) -> None:

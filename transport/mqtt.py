@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -249,6 +250,47 @@ class MqttClient:
             while self._connected.is_set() and time.monotonic() < deadline:
                 time.sleep(0.01)
         self._stop_loop()
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT, as a device losing power does, and stay down.
+
+        The broker sees the connection die and publishes the will (a clean ``close`` suppresses
+        it). The network thread stops, so nothing reconnects until ``connect`` or
+        ``connect_in_background``. Messages not yet written are lost with the connection, as
+        on the device. Safe to call twice or before connecting; not from a handler (it joins
+        the network thread).
+        """
+        was_closed = self._closed
+        self._closed = True  # _on_disconnect: a drop on purpose, not a lost connection to report
+        try:
+            # loop_stop's flag, raised before the socket goes: a thread that saw the connection die
+            # first would sleep out a reconnect backoff slice (up to 1 s) before noticing it.
+            self._client._thread_terminate = True
+            self._shutdown_socket()
+            self._stop_loop()
+            # The network thread may have stopped between two reads without seeing the end of
+            # the stream: read it here, so paho closes the socket and reports the disconnect.
+            for _ in range(100):
+                if self._client.socket() is None:
+                    break
+                self._client.loop_read()
+        finally:
+            self._closed = was_closed
+        self._first_done.clear()  # the next connect() waits for its own answer
+        self._first_result = None
+        log.info("MQTT connection of %r to %s aborted without DISCONNECT", self.client_id, self.url_for_logs)
+
+    def _shutdown_socket(self) -> None:
+        sock = self._client.socket()
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                # The plain TCP shutdown, sending no TLS close_notify: SSLSocket.shutdown would
+                # also drop the TLS object under the network thread mid-read (ValueError there).
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            elif sock is not None:
+                cast(socket.socket, sock).shutdown(socket.SHUT_RDWR)  # transport._paho's wrapper passes it on
+        except OSError:
+            pass  # already gone: the broker has seen the connection die
 
     def _stop_loop(self) -> None:
         self._client.loop_stop()

@@ -72,10 +72,6 @@ class Scenario:
     def silent_devices(self, t: float) -> frozenset[str]:
         return frozenset()
 
-    def may_silence(self) -> frozenset[str]:
-        """Devices this scenario ever silences (they connect through a relay that can be cut)."""
-        return frozenset()
-
     def injections(self, t0: float, t1: float, now_ms: int, values: Mapping[str, float]) -> list[Injection]:
         """Messages to publish for scenario times in (t0, t1]; ``values`` are the site's current readings."""
         return []

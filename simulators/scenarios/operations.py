@@ -74,9 +74,6 @@ class DeviceSilent(Scenario):
     def silent_devices(self, t: float) -> frozenset[str]:
         return frozenset((self.device,)) if 0.0 <= t < self.silence_s else frozenset()
 
-    def may_silence(self) -> frozenset[str]:
-        return frozenset((self.device,))
-
 
 class BadPayloads(Scenario):
     name = "bad-payloads"
