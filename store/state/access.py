@@ -115,14 +115,7 @@ class AccessStore(SessionSource):
 
     def delete_subscription(self, subscription_id: str, department: str | None = None) -> bool:
         """Deletes it (only if it belongs to ``department``, when given); False when not found."""
-        pk = int_id(subscription_id)
-        if pk is None:
-            return False
-        q = delete(SubscriptionRow).where(SubscriptionRow.id == pk)
-        if department is not None:
-            q = q.where(SubscriptionRow.department == department)
-        with self._write() as s:
-            return bool(s.execute(q).rowcount)  # type: ignore[attr-defined]
+        return self._delete_owned(SubscriptionRow, subscription_id, department)
 
     # -- silences -------------------------------------------------------------------------
 
@@ -154,12 +147,17 @@ class AccessStore(SessionSource):
 
     def delete_silence(self, silence_id: str, department: str | None = None) -> bool:
         """Ends a silence (a department may end only its own); False when not found."""
-        pk = int_id(silence_id)
+        return self._delete_owned(SilenceRow, silence_id, department)
+
+    def _delete_owned(self, model: type[SubscriptionRow] | type[SilenceRow], item_id: str,
+                      department: str | None) -> bool:
+        """Deletes row ``item_id`` of ``model`` (only if ``department`` owns it, when given)."""
+        pk = int_id(item_id)
         if pk is None:
             return False
-        q = delete(SilenceRow).where(SilenceRow.id == pk)
+        q = delete(model).where(model.id == pk)
         if department is not None:
-            q = q.where(SilenceRow.department == department)
+            q = q.where(model.department == department)
         with self._write() as s:
             return bool(s.execute(q).rowcount)  # type: ignore[attr-defined]
 
