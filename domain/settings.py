@@ -21,6 +21,18 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8080, ge=0, le=65535)
     admin_token: str | None = None
     data_dir: Path = Path("./var")
+    # Where notifications may go (contract section 6): comma-separated hosts and CIDR ranges.
+    webhook_allow: str = ""
+    webhook_deny: str = ""
+    # People (contract section 9): an idle signed-in session ends after this (a duration: 12h).
+    session_idle: str = "12h"
+    # Retention (issue 10): raw readings, and the hourly rollup (durations; 0 keeps forever).
+    retention_raw: str = "90d"
+    retention_rollup: str = "1825d"
+    # Several processes (contract section 12).
+    partitions: int = Field(default=1, ge=1, le=1024)
+    lease_ttl: str = "10s"
+    roles: str = "ingest,api,delivery,scheduler"
 
     @field_validator("mqtt_url")
     @classmethod

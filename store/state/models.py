@@ -179,3 +179,8 @@ class OutboxRow(Base):
 def row_dict(row: Any) -> dict[str, Any]:
     """Column values of an ORM row (for tests and debugging)."""
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+# The second round's tables live in modules of their own; importing them here puts them on
+# ``Base.metadata``, which the migrations are checked against.
+from store.state import models_cluster, models_people, models_supervision  # noqa: E402, F401

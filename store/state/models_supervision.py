@@ -1,0 +1,5 @@
+"""SQLAlchemy models of the supervision tables (migration in ``migrations/versions``)."""
+
+from __future__ import annotations
+
+from store.state.models import Base, Pk  # noqa: F401
