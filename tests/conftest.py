@@ -13,6 +13,9 @@ import pytest
 from service.stack import StackInfo, stack_down, stack_up
 from tests.helpers import create_database, influx_query
 
+# The state database fixtures (state_url/make_store/store, pg_server, pg_database) for every test.
+pytest_plugins = ["tests.support.state"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Anything that touches the real servers is an integration test, so `-m "not integration"`

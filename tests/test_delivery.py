@@ -23,9 +23,6 @@ from store.state import OutboxItem, StateStore, Subscription
 from store.state.session import now_ms
 from tests.helpers import wait_until
 from tests.test_delivery_support import Receiver, receiver
-from tests.test_state_fixtures import make_store, state_url, store
-
-__all__ = ["make_store", "state_url", "store"]
 
 T0 = 1_764_300_000_000
 FAST = DeliveryOptions(workers=4, lease_s=30, backoff_base_s=0.05, backoff_cap_s=0.2, poll_s=0.05)

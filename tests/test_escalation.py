@@ -13,9 +13,6 @@ from domain import District, Severity, parse_district
 from domain.alerts import Alert, AlertKey, AlertState, EventType, Signal
 from store.state import Entry, StateStore, Tracking
 from store.state.records import ms_to_dt
-from tests.test_state_fixtures import make_store, state_url, store
-
-__all__ = ["make_store", "state_url", "store"]
 
 CONFIG = """
 district: esc

@@ -14,9 +14,6 @@ from alerting.route import Router
 from domain import District, Severity, load_district
 from domain.alerts import AlertKey, AlertState, EventType, Signal
 from store.state import StateStore
-from tests.test_state_fixtures import make_store, state_url, store
-
-__all__ = ["make_store", "state_url", "store"]
 
 T0 = 1_764_300_000_000
 KEY = AlertKey("vapor-level", "GS-001", "dev-1", "vapor_lel")

@@ -14,9 +14,6 @@ from domain import Batch, District, Reading, parse_district
 from domain.alerts import AlertKey, AlertState, EventType, Signal
 from domain.severity import Severity
 from store.state import StateStore
-from tests.test_state_fixtures import make_store, state_url, store
-
-__all__ = ["make_store", "state_url", "store"]
 
 CONFIG = """
 district: svc

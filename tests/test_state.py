@@ -22,9 +22,6 @@ from store.state import Entry, StateStore, Tracking
 from store.state.db import normalise_url
 from store.state.models import Base, TokenRow
 from store.state.records import ms_to_dt
-from tests.test_state_fixtures import make_store, state_url, store
-
-__all__ = ["make_store", "state_url", "store"]
 
 T0 = 1_764_300_000_000
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,1 @@
+"""Test support: servers the suite starts itself (PostgreSQL) and the shared state-database fixtures."""
