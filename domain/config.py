@@ -221,6 +221,99 @@ class Escalation(_Strict):
     notify: list[str] = Field(min_length=1)
 
 
+class ListRule(_Strict):
+    severity_at_least: SeverityField = Severity.ORANGE
+
+
+class Deadlines(_Strict):
+    major: Duration = Field(default=86400.0, gt=0)
+    general: Duration = Field(default=7 * 86400.0, gt=0)
+
+
+class OverdueStep(_Strict):
+    after: Duration = 0.0  # since the deadline
+    notify: list[str] = Field(min_length=1)  # department ids; sector and street resolve per site
+
+
+class Supervision(_Strict):
+    """Contract section 10. ``overdue`` None is the default chain: the site's sector and street
+    at once, then (after 1d) the district's comprehensive departments (the safety bureau)."""
+
+    list_: ListRule = Field(default_factory=ListRule, alias="list")
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+    overdue: list[OverdueStep] | None = None
+
+    def overdue_chain(self, departments: list[Department]) -> list[OverdueStep]:
+        if self.overdue is not None:
+            return self.overdue
+        chain = [OverdueStep(after=0.0, notify=["sector", "street"])]
+        bureaus = [d.id for d in departments if d.kind == "comprehensive"]
+        if bureaus:
+            chain.append(OverdueStep(after=86400.0, notify=bureaus))
+        return chain
+
+
+def _default_alert_weights() -> dict[str, float]:
+    return {"blue": 0.0, "yellow": 1.0, "orange": 3.0, "red": 5.0}
+
+
+def _default_hazard_weights() -> dict[Literal["general", "major"], float]:
+    return {"general": 5.0, "major": 15.0}
+
+
+class CreditWeights(_Strict):
+    """Points one item takes off the score (docs/credit.md)."""
+
+    alerts: dict[str, float] = Field(default_factory=_default_alert_weights)  # per alert, by severity
+    hazards: dict[Literal["general", "major"], float] = Field(
+        default_factory=_default_hazard_weights)  # per hazard listed, by level
+    overdue_day: float = Field(default=2.0, ge=0)  # per started day a hazard is past its deadline
+    rejected_review: float = Field(default=5.0, ge=0)  # per rectification sent back at review
+
+    @field_validator("alerts")
+    @classmethod
+    def _check_alerts(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, w in v.items():
+            Severity.parse(name)
+            if w < 0:
+                raise ValueError(f"weight of {name!r} must be >= 0, got {w}")
+        return v
+
+    @field_validator("hazards")
+    @classmethod
+    def _check_hazards(cls, v: dict[Literal["general", "major"], float]
+                       ) -> dict[Literal["general", "major"], float]:
+        for name, w in v.items():
+            if w < 0:
+                raise ValueError(f"weight of {name!r} must be >= 0, got {w}")
+        return v
+
+
+def _default_grades() -> dict[str, float]:
+    return {"A": 90.0, "B": 75.0, "C": 60.0}
+
+
+class Credit(_Strict):
+    window: Duration = Field(default=90 * 86400.0, gt=0)
+    grades: dict[str, float] = Field(default_factory=_default_grades, min_length=1)  # grade → lowest score
+    lowest_grade: str = "D"  # below every bound in ``grades``
+    weights: CreditWeights = Field(default_factory=CreditWeights)
+
+    @field_validator("grades")
+    @classmethod
+    def _check_grades(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, bound in v.items():
+            if not 0 <= bound <= 100:
+                raise ValueError(f"grade {name!r}: bound must be within 0..100, got {bound}")
+        return v
+
+    def grade(self, score: float) -> str:
+        for name, bound in sorted(self.grades.items(), key=lambda kv: -kv[1]):
+            if score >= bound:
+                return name
+        return self.lowest_grade
+
+
 class DistrictConfig(_Strict):
     district: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     timezone: str = "UTC"
@@ -230,6 +323,8 @@ class DistrictConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     routing: list[Route] = Field(default_factory=list)
     escalation: list[Escalation] = Field(default_factory=list)
+    supervision: Supervision = Field(default_factory=Supervision)
+    credit: Credit = Field(default_factory=Credit)
 
     @field_validator("timezone")
     @classmethod
@@ -239,3 +334,15 @@ class DistrictConfig(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {v!r} (expected an IANA name like Asia/Shanghai)") from None
         return v
+
+    @model_validator(mode="after")
+    def _check_overdue_notify(self) -> DistrictConfig:
+        known = {d.id for d in self.departments}
+        for i, step in enumerate(self.supervision.overdue or ()):
+            for j, dep in enumerate(step.notify):
+                if dep not in known and dep not in NOTIFY_PLACEHOLDERS:
+                    raise ValueError(f"@supervision.overdue[{i}].notify[{j}]: unknown department {dep!r} "
+                                     "(or use sector / street)")
+        if self.credit.lowest_grade in self.credit.grades:
+            raise ValueError(f"@credit.lowest_grade: {self.credit.lowest_grade!r} is also in credit.grades")
+        return self
