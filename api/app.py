@@ -6,8 +6,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors
+from api.console import mount_console
 from api.context import ApiContext
-from api.routes import alerts, health, history, registry, silences, stream, subscriptions, tokens, trend
+from api.routes import alerts, district, health, history, registry, silences, stream, subscriptions, tokens, trend
 from api.scope import Scope
 from store.history import HistoryReader
 
@@ -26,9 +27,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.scope = Scope(ctx.district)
     app.state.history = None if ctx.influx is None else HistoryReader(ctx.influx, ctx.district)
     errors.install(app)
-    for module in (health, tokens, registry, alerts, history, trend, subscriptions, silences, stream):
+    for module in (health, tokens, registry, district, alerts, history, trend, subscriptions, silences, stream):
         _summaries_from_docstrings(module.router)
         app.include_router(module.router)
+    mount_console(app)  # last: the console's pages never shadow an API path
     return app
 
 

@@ -1,0 +1,81 @@
+// One alert (/alerts/{id}): message, departments, the events timeline with who and note,
+// Acknowledge and Close with a Note, and the chart of its metric around it.
+import { get, post, maybe } from '../api.js';
+import { ctx, can, failed, siteName, deptName, toast, unitOf } from '../app.js';
+import { t, tx, fmtTime, fmtSpan } from '../i18n.js';
+import { subscribe } from '../live.js';
+import { chartSvg } from '../chart.js';
+import { esc, fmtNum, qs } from '../util.js';
+
+export async function render(el, id) {
+  let alert = await get(`/alerts/${encodeURIComponent(id)}`);
+  const rules = (await maybe(`/rules${qs({ family: alert.family })}`)) || [];
+  const draw = async () => {
+    const a = alert;
+    const typed = el.querySelector('#alert-note')?.value || '';  // a live redraw keeps what is being typed
+    document.title = `${a.site} ${a.rule} · ${t('app.name')}`;
+    const unit = unitOf(a.family, a.metric);
+    const end = a.closed_at || a.resolved_at;
+    el.innerHTML = `<h1>${esc(t('alert.title', { id: a.id }))} — <span class="sev sev-${a.severity}">${esc(tx('sev', a.severity))}</span></h1>
+      <div class="row"><section class="card" aria-labelledby="alert-facts"><h2 id="alert-facts">${esc(t('alert.facts'))}</h2>
+        <p>${esc(a.message)}</p>
+        <dl class="kv">
+          <dt>${esc(t('col.site'))}</dt><dd><a href="/sites/${encodeURIComponent(a.site)}">${esc(a.site)}</a> ${esc(siteName(a.site))}</dd>
+          <dt>${esc(t('col.rule'))}</dt><dd>${esc(a.rule)} (${esc(tx('kind', a.kind))})</dd>
+          <dt>${esc(t('col.metric'))}</dt><dd>${esc(tx('metric', a.metric))} <span class="muted">${esc(a.metric)}</span></dd>
+          <dt>${esc(t('col.device'))}</dt><dd>${esc(a.device)}</dd>
+          <dt>${esc(t('col.value'))}</dt><dd>${fmtNum(a.value)}${a.threshold !== null ? ` / ${fmtNum(a.threshold)}` : ''} ${esc(unit)}</dd>
+          <dt>${esc(t('col.state'))}</dt><dd id="alert-state">${esc(tx('state', a.state))}</dd>
+          <dt>${esc(t('col.started'))}</dt><dd>${esc(fmtTime(a.started_at))}</dd>
+          <dt>${esc(t('col.open'))}</dt><dd>${esc(fmtSpan((end ? Date.parse(end) : Date.now()) - Date.parse(a.started_at)))}</dd>
+          <dt>${esc(t('alert.departments'))}</dt><dd>${a.departments.map((d) => esc(deptName(d))).join('、') || '—'}</dd>
+        </dl>
+        ${can.write() ? `<form id="alert-actions" class="grid" aria-label="${esc(t('alert.actions'))}">
+          <label class="wide">${esc(t('alert.note'))}<textarea name="note" id="alert-note" maxlength="4000"></textarea></label>
+          <div><button type="button" class="primary" id="ack"${a.state !== 'open' ? ' disabled' : ''}>${esc(t('alert.ack'))}</button>
+          <button type="button" id="close"${a.state === 'closed' ? ' disabled' : ''}>${esc(t('alert.close'))}</button></div></form>` : ''}
+      </section>
+      <section class="card" aria-labelledby="alert-timeline"><h2 id="alert-timeline">${esc(t('alert.timeline'))}</h2>
+        <ol class="timeline">${a.events.map((e) => `<li><div class="when">${esc(fmtTime(e.at))}</div>
+          <strong>${esc(tx('event', e.type))}</strong> <span class="sev sev-${e.severity}">${esc(tx('sev', e.severity))}</span>
+          ${e.value !== null && e.value !== undefined ? ` ${fmtNum(e.value)} ${esc(unit)}` : ''}
+          ${e.by ? `<div>${esc(t('alert.by'))}: ${esc(e.by)}</div>` : ''}${e.note ? `<div>${esc(t('alert.notelabel'))}: ${esc(e.note)}</div>` : ''}</li>`).join('')}</ol>
+      </section></div>
+      <section class="card" aria-labelledby="alert-chart"><h2 id="alert-chart">${esc(t('alert.chart'))}</h2><div id="chart-box" class="loading">${esc(t('loading'))}</div></section>`;
+    if (typed && el.querySelector('#alert-note')) el.querySelector('#alert-note').value = typed;
+    el.querySelector('#ack')?.addEventListener('click', () => act('ack'));
+    el.querySelector('#close')?.addEventListener('click', () => act('close'));
+    await drawChart();
+  };
+  async function act(what) {
+    const note = el.querySelector('#alert-note').value.trim();
+    try {
+      alert = await post(`/alerts/${encodeURIComponent(alert.id)}/${what}`, note ? { note } : {});
+      el.querySelector('#alert-note').value = '';
+      toast(t(what === 'ack' ? 'alert.acked' : 'alert.closed'));
+      await draw();
+    } catch (err) { failed(err); }
+  }
+  async function drawChart() {
+    const a = alert;
+    const start = Date.parse(a.started_at) - 30 * 60e3;
+    const stop = Math.min(Date.now(), (a.closed_at || a.resolved_at) ? Date.parse(a.closed_at || a.resolved_at) + 30 * 60e3 : Date.now());
+    const span = stop - start;
+    const every = span <= 2 * 3600e3 ? '1m' : span <= 48 * 3600e3 ? '10m' : '1h';
+    const box = el.querySelector('#chart-box');
+    if (a.kind === 'deadman' || !a.metric || a.metric === '*') { box.textContent = t('alert.nochart'); box.className = 'muted'; return; }
+    try {
+      const h = await get(`/history${qs({ site: a.site, metric: a.metric, start: new Date(start).toISOString(), end: new Date(stop).toISOString(), every, agg: 'max' })}`);
+      const rule = rules.find((r) => r.kind === 'threshold' && r.metric === a.metric) || null;
+      box.className = '';
+      box.innerHTML = `<figure class="chart"><figcaption>${esc(tx('metric', a.metric))} (${esc(a.metric)})</figcaption>${chartSvg({
+        metric: a.metric, unit: unitOf(a.family, a.metric), start, end: stop, points: h.points, rule,
+        spans: [{ from: Date.parse(a.started_at), to: a.resolved_at ? Date.parse(a.resolved_at) : null, severity: a.severity, label: a.rule }],
+      })}</figure>`;
+    } catch (err) { box.textContent = err.detail || String(err); box.className = 'muted'; }
+  }
+  await draw();
+  return subscribe((msg) => {
+    if (msg.alert && msg.alert.id === alert.id) get(`/alerts/${encodeURIComponent(alert.id)}`).then((a) => { alert = a; draw(); }).catch(failed);
+  });
+}
