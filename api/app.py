@@ -8,7 +8,21 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.console import mount_console
 from api.context import ApiContext
-from api.routes import alerts, district, health, history, registry, silences, stream, subscriptions, tokens, trend
+from api.routes import (
+    alerts,
+    audit,
+    district,
+    health,
+    history,
+    registry,
+    session,
+    silences,
+    stream,
+    subscriptions,
+    tokens,
+    trend,
+    users,
+)
 from api.scope import Scope
 from store.history import HistoryReader
 
@@ -27,7 +41,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.scope = Scope(ctx.district)
     app.state.history = None if ctx.influx is None else HistoryReader(ctx.influx, ctx.district)
     errors.install(app)
-    for module in (health, tokens, registry, district, alerts, history, trend, subscriptions, silences, stream):
+    for module in (health, session, users, audit, tokens, registry, district, alerts, history, trend,
+                   subscriptions, silences, stream):
         _summaries_from_docstrings(module.router)
         app.include_router(module.router)
     mount_console(app)  # last: the console's pages never shadow an API path

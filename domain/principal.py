@@ -6,7 +6,7 @@ see and do; the alert book and hazard events record ``Principal.actor`` as ``by`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -33,6 +33,7 @@ class Principal:
     department: str | None = None
     sites: frozenset[str] = frozenset()
     session_id: str | None = None      # for Via.SESSION: the session row (sign-out, CSRF)
+    csrf_token: str | None = field(default=None, repr=False)  # for Via.SESSION: what writes must send
 
     @property
     def is_admin(self) -> bool:

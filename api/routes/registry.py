@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
 
-from api.deps import API_CHECKS, Caller, Ctx, MaybeHistory, SiteScope, State, visible_site
+from api.deps import API_CHECKS, Caller, Ctx, MaybeHistory, SiteScope, State, sees_alert, sees_site, visible_site
 from api.routes import AUTH_RESPONSES, NOT_FOUND, UNAVAILABLE
 from api.schemas import AlertOut, DepartmentOut, FamilyName, LatestOut, SiteDetailOut, SiteOut
 
@@ -27,7 +27,7 @@ def list_sites(ctx: Ctx, caller: Caller, scope: SiteScope,
     """Sites the caller may see, optionally of one family or street."""
     d = ctx.district
     return [SiteOut(**SiteOut.fields_of(s, d.street_office(s))) for s in d.sites.values()
-            if scope.sees_site(caller.department, s.id)
+            if sees_site(caller, scope, s.id)
             and (family is None or s.family == family) and (street is None or s.street == street)]
 
 
@@ -42,7 +42,7 @@ def get_site(site_id: str, ctx: Ctx, caller: Caller, scope: SiteScope, state: St
     if not latest and history is not None:  # the process has just started: the engine has seen nothing yet
         latest = history.latest(site_id)
     open_alerts = [AlertOut.of(a, tz) for a in state.open_alerts_for_site(site_id)
-                   if caller.sees(a.departments)]
+                   if sees_alert(caller, a)]
     return SiteDetailOut(
         **SiteOut.fields_of(site, d.street_office(site)),
         latest={m: LatestOut(value=v, time=datetime.fromtimestamp(t / 1000, UTC).astimezone(tz), device=dev)

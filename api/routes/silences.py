@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import API_CHECKS, Caller, Ctx, SiteScope, State
+from api.deps import STAFF_CHECKS, Audit, Caller, Ctx, Operator, SiteScope, State, sees_site
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas import SilenceIn, SilenceOut
 from domain.families import FAMILIES
 from store.state.records import Silence
 
-router = APIRouter(prefix="/api/v1/silences", tags=["silences"], dependencies=API_CHECKS,
-                   responses=AUTH_RESPONSES)
+# Site users have no silences (403); viewers read them, operators also set and end their own.
+router = APIRouter(prefix="/api/v1/silences", tags=["silences"], dependencies=STAFF_CHECKS,
+                   responses=AUTH_RESPONSES | FORBIDDEN)
 
 
 def _out(s: Silence, ctx: Ctx) -> SilenceOut:
@@ -23,12 +24,13 @@ def _out(s: Silence, ctx: Ctx) -> SilenceOut:
 
 
 @router.post("", status_code=201, response_model=SilenceOut, responses=FORBIDDEN | BAD_BODY)
-def create_silence(body: SilenceIn, ctx: Ctx, caller: Caller, scope: SiteScope, state: State) -> SilenceOut:
+def create_silence(body: SilenceIn, ctx: Ctx, caller: Operator, scope: SiteScope, state: State, audit: Audit
+                   ) -> SilenceOut:
     """Hold back notifications about a site (one metric, or all) until a time."""
     site = ctx.district.sites.get(body.site)
     if site is None:
         raise ApiError(422, f"body site: unknown site {body.site!r} (not in the district config)")
-    if not scope.sees_site(caller.department, site.id):
+    if not sees_site(caller, scope, site.id):
         raise ApiError(403, f"site {site.id} is not supervised by department {caller.department!r}")
     if body.metric is not None and body.metric not in FAMILIES[site.family]:
         raise ApiError(422, f"body metric: site {site.id} ({site.family}) has no metric {body.metric!r}")
@@ -41,9 +43,12 @@ def create_silence(body: SilenceIn, ctx: Ctx, caller: Caller, scope: SiteScope, 
         raise ApiError(422, f"body department: unknown department {department!r}")
     try:
         silence = state.create_silence(site=site.id, until=body.until, reason=body.reason, metric=body.metric,
-                                       department=department, created_by=caller.name)
+                                       department=department, created_by=caller.actor)
     except ValueError as err:
         raise ApiError(422, f"body {err}") from None
+    audit.record("silence.create", f"silence:{silence.id}",
+                 f"site {silence.site}, metric {silence.metric or '*'}, department {department or '*'}, "
+                 f"until {silence.until.isoformat()}")
     return _out(silence, ctx)
 
 
@@ -59,7 +64,7 @@ def list_silences(ctx: Ctx, caller: Caller, state: State,
 
 
 @router.delete("/{silence_id}", status_code=204, response_class=Response, responses=NOT_FOUND | FORBIDDEN)
-def delete_silence(silence_id: str, caller: Caller, state: State) -> Response:
+def delete_silence(silence_id: str, caller: Operator, state: State, audit: Audit) -> Response:
     """End one of the caller's silences (the admin may end any)."""
     found = next((s for s in state.list_silences() if s.id == silence_id.strip()), None)
     if found is None:
@@ -70,4 +75,5 @@ def delete_silence(silence_id: str, caller: Caller, state: State) -> Response:
                             "only its owner or the admin may end it")
     if not state.delete_silence(found.id, caller.department):
         raise ApiError(404, f"silence {silence_id!r} not found (or already ended)")
+    audit.record("silence.delete", f"silence:{found.id}", f"site {found.site}")
     return Response(status_code=204)

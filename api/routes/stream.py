@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerting.notify.broadcast import AsyncSubscriber, Broadcaster
 from alerting.notify.payload import notification_body
-from api.deps import API_CHECKS, Caller, Ctx, Principal, State
+from api.deps import API_CHECKS, Caller, Ctx, Principal, State, sees_alert
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, UNAVAILABLE, Responses
 from domain.alerts import Alert, AlertEvent
@@ -47,7 +47,8 @@ class _Stream:
             for event, alert in page:
                 self.since = max(self.since, event.id)
                 self.recent.append(event.id)
-                yield self.frame(event, alert)
+                if sees_alert(self.caller, alert):  # the query scopes departments, not a site user's sites
+                    yield self.frame(event, alert)
             if len(page) < CATCH_UP_PAGE:
                 return
 
@@ -73,7 +74,7 @@ class _Stream:
                     continue
                 event, alert = notice.event, notice.alert
                 sent = event.id <= self.floor or event.id in self.recent
-                if sent or not self.caller.sees(alert.departments):
+                if sent or not sees_alert(self.caller, alert):
                     continue
                 self.recent.append(event.id)
                 yield self.frame(event, alert)

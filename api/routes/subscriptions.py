@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import API_CHECKS, Caller, Ctx, State, acting_department
+from api.deps import STAFF_CHECKS, Audit, Caller, Ctx, Operator, State, acting_department
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas import SubscriptionIn, SubscriptionOut
 from domain.severity import Severity
 from store.state.records import Subscription
 
-router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"], dependencies=API_CHECKS,
-                   responses=AUTH_RESPONSES)
+# Site users have no subscriptions (403); viewers read their department's, operators also change them.
+router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"], dependencies=STAFF_CHECKS,
+                   responses=AUTH_RESPONSES | FORBIDDEN)
 
 
 def _out(s: Subscription, ctx: Ctx) -> SubscriptionOut:
@@ -24,7 +25,8 @@ def _out(s: Subscription, ctx: Ctx) -> SubscriptionOut:
 
 
 @router.post("", status_code=201, response_model=SubscriptionOut, responses=FORBIDDEN | BAD_BODY)
-def create_subscription(body: SubscriptionIn, ctx: Ctx, caller: Caller, state: State) -> SubscriptionOut:
+def create_subscription(body: SubscriptionIn, ctx: Ctx, caller: Operator, state: State, audit: Audit
+                        ) -> SubscriptionOut:
     """Subscribe the caller's department (or, for the admin, the named one) to its alert events."""
     department = acting_department(caller, ctx, body.department)
     d = ctx.district
@@ -40,6 +42,8 @@ def create_subscription(body: SubscriptionIn, ctx: Ctx, caller: Caller, state: S
             sites=body.sites)
     except ValueError as err:
         raise ApiError(422, f"body {err}") from None
+    audit.record("subscription.create", f"subscription:{sub.id}",
+                 f"department {department}, {sub.channel} {sub.url}"[:200])
     return _out(sub, ctx)
 
 
@@ -67,7 +71,7 @@ def get_subscription(subscription_id: str, ctx: Ctx, caller: Caller, state: Stat
 
 @router.delete("/{subscription_id}", status_code=204, response_class=Response,
                responses=NOT_FOUND | FORBIDDEN)
-def delete_subscription(subscription_id: str, caller: Caller, state: State) -> Response:
+def delete_subscription(subscription_id: str, caller: Operator, state: State, audit: Audit) -> Response:
     """Delete one of the caller's subscriptions."""
     sub = state.get_subscription(subscription_id)
     if sub is None:
@@ -76,4 +80,5 @@ def delete_subscription(subscription_id: str, caller: Caller, state: State) -> R
         raise ApiError(403, f"subscription {subscription_id} belongs to department {sub.department!r}")
     if not state.delete_subscription(sub.id, caller.department):
         raise ApiError(404, f"subscription {subscription_id!r} not found")
+    audit.record("subscription.delete", f"subscription:{sub.id}", f"department {sub.department}")
     return Response(status_code=204)

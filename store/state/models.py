@@ -131,6 +131,9 @@ class TokenRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Added by migration 0002 (people): "viewer" or "operator"; None = never expires.
+    role: Mapped[str] = mapped_column(String(16), default="operator", server_default="operator")
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class SilenceRow(Base):

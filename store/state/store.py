@@ -14,12 +14,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from store.state.access import AccessStore
+from store.state.audit import AuditStore
 from store.state.book import BookReads, BookTx
 from store.state.db import create_state_engine, upgrade
 from store.state.outbox import OutboxStore
+from store.state.people import PeopleStore
 
 
-class StateStore(BookReads, AccessStore, OutboxStore):
+class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, OutboxStore):
     """Opens ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrates it to the current schema.
 
     Thread-safe: every method runs its own short transaction from a connection pool.

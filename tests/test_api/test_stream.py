@@ -129,7 +129,7 @@ def test_the_stream_carries_the_webhook_body_and_only_the_callers_events(server:
     api.client.post(f"/api/v1/alerts/{ug.id}/ack", json={"note": "crew sent"}, headers=api.as_("street_b"))
     ack = next_event(civil)
     assert ack.data is not None and ack.data["type"] == "acknowledged"
-    assert ack.data["alert"]["events"][-1]["by"] == "street_b"
+    assert ack.data["alert"]["events"][-1]["by"] == "token:street_b"
 
 
 def test_an_idle_stream_gets_heartbeats(server: Server):

@@ -50,7 +50,7 @@ def test_silences_are_listed_until_they_run_out(api: Api):
     assert r.status_code == 201, r.text
     s = r.json()
     assert (s["site"], s["metric"], s["reason"], s["department"], s["created_by"]) == (
-        "GS-001", "vapor_lel", "calibration", "commerce", "commerce")
+        "GS-001", "vapor_lel", "calibration", "commerce", "token:commerce")
     assert datetime.fromisoformat(s["until"]) == soon.replace(microsecond=soon.microsecond // 1000 * 1000)
     assert s["until"].endswith("+08:00")
     later = api.client.post("/api/v1/silences", headers=ADMIN, json={
