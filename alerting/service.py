@@ -1,10 +1,13 @@
 """The alerting side of one process: engine, alert book, escalation, delivery, SSE broadcast.
 
-``handle_batch`` is ingest's hand-off and stays on the hot path: it evaluates the batch
-and, only when something changed, writes the book (one transaction per call, alert,
-events and outbox rows together); it never waits for a receiver. After the commit it
-writes the ``alert_event`` points through the InfluxDB writer, publishes to the SSE
-broadcaster and wakes the delivery worker.
+``submit_batch`` is ingest's hand-off and stays on the hot path: it evaluates the batch
+and, only when something changed, hands the signals to the book writer (``alerting.bookwriter``,
+its own thread behind a bounded queue) and returns the ``Ticket`` the acknowledgement waits
+for: done once the book transaction (alert, events and outbox rows together) has committed,
+or the signals are in the durable journal while the state database is away. After the commit
+the writer thread writes the ``alert_event`` points through the InfluxDB writer, publishes to
+the SSE broadcaster and wakes the delivery worker. ``handle_batch`` is the same, waiting for
+the ticket (tools, tests). Before ``start()`` the book is written on the caller's thread.
 
 At construction the engine is told what the book says is firing (open and acknowledged
 alerts), so a restart after SIGKILL neither forgets an alert nor fires it again.
@@ -29,9 +32,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from alerting.bookwriter import BookWriter, Ticket, unapplied
 from alerting.delivery import DeliveryMetrics, DeliveryOptions, DeliveryWorker
 from alerting.engine import Engine, LatestValue
 from alerting.escalation import Escalator
+from alerting.journal import ALL_PARTITIONS, Journal
 from alerting.lifecycle import FLAP_REOPENS, FLAP_WINDOW_S, Change, Lifecycle
 from alerting.notify.base import Notifier
 from alerting.notify.broadcast import Broadcaster, Notice
@@ -54,7 +59,7 @@ ESCALATION_S = 5.0
 SILENCE_EXPIRY_S = 10.0
 HOUSEKEEPING_S = 60.0
 KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000  # delivered/failed outbox rows and ended silences
-MAX_PENDING_SIGNALS = 100_000
+SYNC_WAIT_S = 60.0  # handle_batch/apply_signals/sweep wait this long for the book writer
 DB_DOWN = (OperationalError, InterfaceError)  # worth retrying later, unlike a refused value
 
 
@@ -103,7 +108,8 @@ class AlertService:
                  publisher: Publisher | None = None, registry: CollectorRegistry | None = None, *,
                  delivery: DeliveryOptions | None = None, webhook_timeout_s: float = 5.0,
                  flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
-                 sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S) -> None:
+                 sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S,
+                 journal: Journal | None = None, partition: str = ALL_PARTITIONS) -> None:
         self.district = district
         self.state = state
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -123,13 +129,16 @@ class AlertService:
         self.delivery = DeliveryWorker(state, notifiers, DeliveryMetrics(self.registry), delivery)
         self.registry.register(_BookCollector(state))
         self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
-        self._pending: list[Signal] = []
+        # Without a journal (tests, tools) signals wait in the queue while the database is away.
+        self.book = BookWriter(self.lifecycle.apply, self._after, journal, lambda sigs: unapplied(state, sigs),
+                               partition=partition, registry=self.registry)
         self._scheduler: BackgroundScheduler | None = None
         self._own_scheduler = False
         self._job_ids: list[str] = []
         self._restore()
 
     def _restore(self) -> None:
+        self.book.replay()  # a journal left by the last run goes in first: the engine restores from the book
         firing = self.state.entries([AlertState.OPEN, AlertState.ACKNOWLEDGED])
         orphans = set(self.engine.restore((e.alert.key, e.alert.severity) for e in firing))
         # An alert whose rule or site left the config can never clear by itself: resolve it,
@@ -139,61 +148,38 @@ class AlertService:
                   for e in firing if e.alert.key in orphans]
         if clears:
             log.warning("alerting: resolving %d alerts whose rule or site is gone", len(clears))
-            self._apply(clears)
+            self.book.submit(clears)
 
     # -- hot path ------------------------------------------------------------------------------
 
-    def handle_batch(self, batch: Batch) -> None:
-        """Ingest's hand-off: evaluate, record what changed. Never raises for bad data or a
-        database outage (signals are kept and retried with the next call)."""
-        with self._lock:
+    def submit_batch(self, batch: Batch) -> Ticket | None:
+        """Ingest's hand-off: evaluate, queue what changed for the book. None when nothing changed.
+        Never raises for bad data or a database outage."""
+        with self._lock:  # submitted under the engine lock: the book sees signals in engine order
             try:
                 signals = self.engine.process(batch)
             except Exception:
                 log.exception("alerting: the engine failed on a batch of %d readings; skipped",
                               len(batch.readings))
-                return
-            self._apply(signals)
+                return None
+            return self.book.submit(signals) if signals else None
+
+    def handle_batch(self, batch: Batch) -> None:
+        """``submit_batch``, returning once the book (or the journal) has the changes."""
+        self._wait(self.submit_batch(batch))
 
     def apply_signals(self, signals: Sequence[Signal]) -> list[Change]:
         """Records signals made elsewhere (tests, tools) as the engine's would be."""
         with self._lock:
-            return self._apply(signals)
+            ticket = self.book.submit(signals)
+        return self._wait(ticket)
 
-    def _apply(self, signals: Sequence[Signal]) -> list[Change]:
-        todo = [*self._pending, *signals]
-        if not todo:
+    def _wait(self, ticket: Ticket | None) -> list[Change]:
+        if ticket is None:
             return []
-        try:
-            changes = self.lifecycle.apply(todo)
-        except DB_DOWN as err:
-            self._keep(todo, err)
-            return []
-        except SQLAlchemyError:
-            # One signal the database refuses (a value too long for a column, a race with
-            # another process) must not hold back the rest: record them one by one.
-            changes = self._apply_each(todo)
-        else:
-            self._pending = []
-        self._after(changes)
-        return changes
-
-    def _apply_each(self, todo: Sequence[Signal]) -> list[Change]:
-        changes: list[Change] = []
-        self._pending = []
-        for i, sig in enumerate(todo):
-            try:
-                changes += self.lifecycle.apply([sig])
-            except DB_DOWN as err:
-                self._keep(todo[i:], err)
-                break
-            except SQLAlchemyError:
-                log.exception("alerting: the book refused the signal for %s; dropped", sig.key)
-        return changes
-
-    def _keep(self, todo: Sequence[Signal], err: Exception) -> None:
-        log.error("alerting: cannot record %d signals (%s); will retry", len(todo), type(err).__name__)
-        self._pending = list(todo[-MAX_PENDING_SIGNALS:])
+        if not ticket.wait(SYNC_WAIT_S):
+            log.warning("alerting: the book writer has not recorded a batch within %.0fs", SYNC_WAIT_S)
+        return ticket.changes
 
     def _after(self, changes: Iterable[Change]) -> None:
         """Post-commit side effects: InfluxDB points, SSE, delivery wake-up. Never raises."""
@@ -243,7 +229,9 @@ class AlertService:
     def sweep(self, at_ms: int | None = None) -> list[Change]:
         """Deadman check now (or at ``at_ms``)."""
         with self._lock:
-            return self._apply(self.engine.sweep(now_ms() if at_ms is None else at_ms))
+            signals = self.engine.sweep(now_ms() if at_ms is None else at_ms)
+            ticket = self.book.submit(signals) if signals else None
+        return self._wait(ticket)
 
     def escalate(self, at_ms: int | None = None) -> list[Change]:
         """Escalation steps due now, then flapping alerts that calmed down."""
@@ -279,6 +267,7 @@ class AlertService:
             job = scheduler.add_job(func, "interval", seconds=every, id=f"{name}-{id(self)}",
                                     max_instances=1, coalesce=True, replace_existing=True)
             self._job_ids.append(job.id)
+        self.book.start()
         self.delivery.start()
 
     @staticmethod
@@ -304,6 +293,7 @@ class AlertService:
             if self._own_scheduler:
                 self._scheduler.shutdown(wait=True)
             self._scheduler, self._job_ids = None, []
+        self.book.stop()  # what is queued reaches the book or the journal; delivery sends it after
         self.delivery.stop()
         self.broadcaster.close()
         for n in self._notifiers.values():

@@ -3,9 +3,11 @@
 Threads: paho's network thread only wraps each message and appends it to a bounded buffer
 (blocking there when it is full, which holds back the broker). One worker thread takes
 whatever is waiting, decodes and validates it, encodes line protocol, hands the lines to the
-``InfluxWriter`` and the typed ``Batch`` to ``on_batch``. The writer thread calls back once
-the lines are durable, and only then are the messages acknowledged to the broker, so a crash
-at any point makes the broker redeliver what was not yet safe.
+``InfluxWriter`` and the typed ``Batch`` to ``on_batch``. The messages are acknowledged to the
+broker only once both are durable: the writer's callback (lines in InfluxDB or the spool) and,
+when ``on_batch`` returns a ``Pending`` (the alert book writer's ticket), its completion (the
+book transaction committed, or the signals journaled). A crash at any point makes the broker
+redeliver what was not yet safe.
 
 The broker sends only so many unacknowledged QoS 1 messages (Mosquitto's
 ``max_inflight_messages`` for MQTT 3.1.1, our Receive Maximum on MQTT 5). Acks that wait for
@@ -44,6 +46,27 @@ class Writer(Protocol):
     def flush(self, timeout: float | None = None) -> bool: ...
 
 
+class Pending(Protocol):
+    """What ``on_batch`` may return: something that becomes durable later (``alerting.bookwriter.Ticket``)."""
+
+    def when_done(self, callback: Callable[[], None]) -> None: ...
+
+
+class _Both:
+    """Calls ``then`` once ``done`` has been called ``parts`` times (from any threads)."""
+
+    def __init__(self, parts: int, then: Callable[[], None]) -> None:
+        self._left, self._then = parts, then
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            fire = self._left == 0
+        if fire:
+            self._then()
+
+
 class _Metrics:
     def __init__(self, registry: CollectorRegistry | None, ingest: Ingest) -> None:
         reg = registry if registry is not None else CollectorRegistry()
@@ -70,7 +93,7 @@ class Ingest:
     """Subscribes ``{district}/+/+/+/telemetry`` and ``.../status`` at QoS 1 with manual acks."""
 
     def __init__(self, district: District, client: MqttClient, writer: Writer,
-                 on_batch: Callable[[Batch], None], dead_letters: DeadLetters,
+                 on_batch: Callable[[Batch], Pending | None], dead_letters: DeadLetters,
                  registry: CollectorRegistry | None = None, *, queue_messages: int = 20_000,
                  queue_bytes: int = 64 * 1024 * 1024, max_batch: int = 2_000, ack_window: int = 1000) -> None:
         self.district = district
@@ -118,6 +141,8 @@ class Ingest:
                 log.error("ingest worker still busy after %.0fs", timeout)
         if not self.writer.flush(max(0.1, deadline - time.monotonic())):
             log.error("InfluxDB writer did not drain within %.0fs; the broker will redeliver the rest", timeout)
+        while self._unacked and time.monotonic() < deadline:  # acks also wait for the alert book
+            time.sleep(0.02)
 
     # -- network thread ------------------------------------------------------------------
 
@@ -171,18 +196,25 @@ class Ingest:
             self._m.redeliveries.inc(redelivered)
         with self._unacked_lock:
             self._unacked += len(acks)
-        self.writer.put(lines, lambda: self._ack(acks))
+        # Acknowledged once the readings and the alert-book changes they raise are both durable.
+        both = _Both(2, lambda: self._ack(acks))
+        self.writer.put(lines, both.done)
         if self._unacked >= self.flush_at_unacked:
             self.writer.request_flush()
         self._m.accepted.inc(len(readings))
         if statuses:
             self._m.statuses.inc(len(statuses))
+        pending: Pending | None = None
         if readings or statuses:
             try:
-                self.on_batch(Batch(tuple(readings), tuple(statuses)))
+                pending = self.on_batch(Batch(tuple(readings), tuple(statuses)))
             except Exception:
                 self._m.handoff_errors.inc()
                 log.exception("alert engine hand-off failed on a batch of %d readings", len(readings))
+        if pending is None:
+            both.done()
+        else:
+            pending.when_done(both.done)
 
     def _reject(self, m: Message, reason: str, detail: str, count: int) -> None:
         self._m.rejected.labels(reason).inc(count)

@@ -18,6 +18,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
+from alerting.journal import Journal, JournalError
 from alerting.service import AlertService
 from api.context import ApiContext
 from domain.config import DeadmanRule
@@ -107,11 +108,16 @@ class Runtime:
         except Exception as exc:  # SQLAlchemy's errors, a bad URL (ValueError), a migration failure
             raise StartupError(f"SAFEWATCH_STATE_URL={self.settings.state_url}: {exc}") from exc
         self._connect(self.publisher, mqtt_timeout)
-        self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry)
+        try:  # alert changes wait here while the state database is away (contract section 7)
+            journal = Journal(self.settings.data_dir / "journal" / self.district.name)
+        except JournalError as exc:
+            raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
+        self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
+                                   journal=journal)
         self._seed_deadman(self.alerts)
         self.scheduler.start()
         self.alerts.start(self.scheduler)
-        self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.handle_batch, self.dead_letters,
+        self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.submit_batch, self.dead_letters,
                              self.registry)
         self.ingest.start()
         self._connect(self.mqtt, mqtt_timeout)
@@ -174,7 +180,8 @@ class Runtime:
                          "spool_depth": spool},
         }
         state_ok, state_detail = self.state.ping() if self.state else (False, "not started")
-        components["state"] = {"ok": state_ok, "detail": state_detail}
+        components["state"] = {"ok": state_ok, "detail": state_detail,
+                               "journal_depth": self.alerts.book.journal_depth if self.alerts else 0}
         ok = all(c["ok"] for c in components.values())
         return ("ok" if ok else "degraded"), components
 

@@ -1,0 +1,203 @@
+"""A durable local journal of engine signals the alert book could not take yet (contract section 7).
+
+While the state database is away, the book writer appends each batch of signals here and
+fsyncs before the messages that caused them are acknowledged; when the database returns the
+entries are replayed, in order, and marked applied. Files in the journal's directory:
+
+- ``journal.log``: append-only, one entry per line, ``CRC32HEX JSON\\n``. A torn last line (a
+  crash during the write, so never fsynced and never acknowledged) is cut off at open.
+- ``applied``: ``SEQ OFFSET`` of the last applied entry, replaced atomically (write, fsync,
+  rename, fsync the directory). Entries with ``seq <= SEQ`` are never replayed again; the
+  offset only saves rereading them. Once everything is applied the log is truncated.
+
+Applied once: the marker is written after each entry's book transaction commits, so a crash
+can leave exactly one entry, the first unapplied one, whose transaction may have committed.
+``uncertain_seq`` names it; the book writer replays it guarded (a signal older than the
+alert's last change is skipped), which is what a second application would otherwise undo.
+
+Each entry carries the partition it was recorded for: with several processes (leases with
+epochs, contract section 12) the replay goes through the same fencing check as every book
+write, so an entry of a partition this process no longer holds is not applied over a newer
+state. Single-process serve uses the partition ``"*"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from domain.alerts import AlertKey, Signal
+from domain.severity import Severity
+
+ALL_PARTITIONS = "*"
+LOG, MARKER = "journal.log", "applied"
+
+
+class JournalError(Exception):
+    """The journal's files cannot be read or written (names the file and the reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    seq: int
+    partition: str
+    signals: tuple[Signal, ...]
+    end: int  # byte offset just after this entry in journal.log
+
+
+def signal_to_json(s: Signal) -> dict[str, Any]:
+    k = s.key
+    return {"rule": k.rule, "site": k.site, "device": k.device, "metric": k.metric, "family": s.family,
+            "kind": s.kind, "firing": s.firing, "at_ms": s.at_ms,
+            "severity": int(s.severity) if s.severity is not None else None,
+            "value": s.value, "threshold": s.threshold, "message": s.message}
+
+
+def signal_from_json(d: dict[str, Any]) -> Signal:
+    sev = d["severity"]
+    return Signal(AlertKey(d["rule"], d["site"], d["device"], d["metric"]), d["family"], d["kind"],
+                  bool(d["firing"]), int(d["at_ms"]), Severity(sev) if sev is not None else None,
+                  d["value"], d["threshold"], d["message"])
+
+
+def _encode(seq: int, partition: str, signals: Sequence[Signal]) -> bytes:
+    body = json.dumps({"seq": seq, "partition": partition, "signals": [signal_to_json(s) for s in signals]},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """The entry of one complete line, or None when it is torn or damaged."""
+    crc, sep, body = line.rstrip(b"\n").partition(b" ")
+    if not sep or not line.endswith(b"\n"):
+        return None
+    try:
+        if int(crc, 16) != zlib.crc32(body):
+            return None
+        entry: dict[str, Any] = json.loads(body)
+    except ValueError:
+        return None
+    return entry
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """The journal in ``directory`` (created). Thread-safe; one process per directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._applied_seq, self._applied_off = self._read_marker()
+            self._last_seq, self._pending = self._scan()
+            self._fh = open(directory / LOG, "ab")  # noqa: SIM115 - kept open for appends
+        except OSError as err:
+            raise JournalError(f"journal {directory}: {err.strerror or err}") from err
+        self._lock = threading.Lock()
+        # The first unapplied entry may have been committed by a process killed before its marker.
+        self.uncertain_seq: int | None = self._applied_seq + 1 if self._pending else None
+
+    def _read_marker(self) -> tuple[int, int]:
+        path = self.dir / MARKER
+        if not path.exists():
+            return 0, 0
+        try:
+            seq, off = path.read_text().split()
+            return int(seq), int(off)
+        except ValueError as err:
+            raise JournalError(f"journal marker {path} is damaged ({path.read_text()!r}); "
+                               "fix or remove it knowingly: entries it covers would be replayed") from err
+
+    def _scan(self) -> tuple[int, int]:
+        """(last seq in the log, unapplied entries); cuts a torn tail off the log."""
+        path = self.dir / LOG
+        last, pending, good = self._applied_seq, 0, 0
+        if path.exists():
+            with open(path, "rb") as fh:
+                for line in fh:
+                    entry = _decode(line)
+                    if entry is None:
+                        break
+                    good += len(line)
+                    last = max(last, int(entry["seq"]))
+                    pending += int(entry["seq"]) > self._applied_seq
+            if good < path.stat().st_size:
+                with open(path, "r+b") as fh:
+                    fh.truncate(good)
+                    os.fsync(fh.fileno())
+        if self._applied_off > good:  # the log was truncated after the marker was written
+            self._applied_off = 0
+        return last, pending
+
+    def __len__(self) -> int:
+        """Entries not yet applied to the book."""
+        return self._pending
+
+    def append(self, batches: Sequence[tuple[str, Sequence[Signal]]]) -> None:
+        """Appends (partition, signals) entries in one write and fsyncs; durable on return."""
+        with self._lock:
+            data = bytearray()
+            for partition, signals in batches:
+                self._last_seq += 1
+                data += _encode(self._last_seq, partition, signals)
+            try:
+                self._fh.write(data)
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as err:
+                raise JournalError(f"journal {self.dir / LOG}: append failed: {err.strerror or err}") from err
+            self._pending += len(batches)
+
+    def entries(self) -> Iterator[JournalEntry]:
+        """The unapplied entries in order (read from disk; entries appended meanwhile included)."""
+        with open(self.dir / LOG, "rb") as fh:
+            fh.seek(self._applied_off)
+            off = self._applied_off
+            for line in fh:
+                entry = _decode(line)
+                if entry is None:
+                    return
+                off += len(line)
+                if int(entry["seq"]) > self._applied_seq:
+                    yield JournalEntry(int(entry["seq"]), str(entry["partition"]),
+                                       tuple(signal_from_json(s) for s in entry["signals"]), off)
+
+    def mark_applied(self, entry: JournalEntry) -> None:
+        """Records that ``entry`` is in the book; truncates the log once nothing is left to replay."""
+        with self._lock:
+            self._applied_seq, self._applied_off = entry.seq, entry.end
+            self._pending = max(0, self._pending - 1)
+            if entry.seq == self.uncertain_seq:
+                self.uncertain_seq = None
+            empty = entry.seq == self._last_seq
+            self._write_marker(entry.seq, 0 if empty else entry.end)
+            if empty:
+                self._fh.truncate(0)
+                os.fsync(self._fh.fileno())
+                self._applied_off = 0
+
+    def _write_marker(self, seq: int, off: int) -> None:
+        tmp = self.dir / (MARKER + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(f"{seq} {off}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.dir / MARKER)
+        _fsync_dir(self.dir)
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
