@@ -116,6 +116,8 @@ class AlertService:
         self.engine = Engine(district)
         self.router = Router(district)
         self.broadcaster = Broadcaster()
+        # Called after every commit with its changes (supervision lists hazards from them).
+        self.listeners: list[Callable[[Sequence[Change]], None]] = []
         self._writer = writer
         self._intervals = (sweep_s, escalation_s)
         self.lifecycle = Lifecycle(district, state, self.router,
@@ -182,7 +184,13 @@ class AlertService:
         return ticket.changes
 
     def _after(self, changes: Iterable[Change]) -> None:
-        """Post-commit side effects: InfluxDB points, SSE, delivery wake-up. Never raises."""
+        """Post-commit side effects: InfluxDB points, SSE, delivery wake-up, listeners. Never raises."""
+        changes = list(changes)
+        for listener in self.listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("alerting: a post-commit listener failed")
         lines: list[bytes] = []
         notify = False
         for c in changes:

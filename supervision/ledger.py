@@ -1,0 +1,317 @@
+"""The hazard lifecycle: listing (from alerts, self-reports, inspections) and the moves of section 10.
+
+``listed`` → ``rectifying`` (a plan with the five essentials) → ``review`` (submitted) →
+``closed`` (verified), and ``review`` → ``rectifying`` on rejection. Every move is one event
+(time, ``by``, note) committed with the hazard change and its notifications; a wrong-state move
+raises ``HazardConflict`` (409). Callers hand in a ``Principal``; the access rules are in
+``supervision.access``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from domain.alerts import Alert, AlertState
+from domain.district import District
+from domain.hazards import (
+    NOTIFIED,
+    Attachment,
+    Hazard,
+    HazardEvent,
+    HazardEventType,
+    HazardLevel,
+    HazardSource,
+    HazardState,
+    Plan,
+)
+from domain.principal import Principal, Role
+from domain.severity import Severity
+from store.state.hazards import HazardTx
+from store.state.records import dt_to_ms, ms_to_dt
+from store.state.session import now_ms
+from store.state.store import StateStore
+from supervision.access import check_verify, check_write, sees
+from supervision.errors import HazardConflict, HazardForbidden, HazardInvalid, HazardNotFound
+
+log = logging.getLogger(__name__)
+ENGINE = "engine"
+FIRING = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+
+
+class HazardNotifier(Protocol):
+    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> int:
+        """Adds the event's outbox rows in the transaction; returns how many."""
+
+    def published(self, event: HazardEvent, hazard: Hazard) -> None:
+        """After the commit: the SSE stream and the delivery wake-up."""
+
+
+CloseAlert = Callable[[str, str, str | None], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One committed hazard change: its event and the hazard after it (with its events)."""
+
+    event: HazardEvent
+    hazard: Hazard
+
+
+def _merge(old: Sequence[str], new: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    have = tuple(old)
+    added = tuple(d for d in dict.fromkeys(new) if d not in have)
+    return have + added, added
+
+
+class Ledger:
+    def __init__(self, district: District, state: StateStore, notifier: HazardNotifier | None = None,
+                 close_alert: CloseAlert | None = None) -> None:
+        self.district = district
+        self.state = state
+        self.notifier = notifier
+        self.close_alert = close_alert
+        self.cfg = district.config.supervision
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def deadline_for(self, level: HazardLevel, listed_ms: int) -> int:
+        d = self.cfg.deadlines
+        return listed_ms + int((d.major if level is HazardLevel.MAJOR else d.general) * 1000)
+
+    def record(self, tx: HazardTx, h: Hazard, type: HazardEventType, at_ms: int, by: str, *,
+                note: str | None = None, attachment: str | None = None,
+                departments: Sequence[str] = ()) -> Move:
+        event = tx.add_event(h.id, type, at_ms, by, note=note, attachment=attachment, departments=departments)
+        full = tx.with_events(h)
+        if type in NOTIFIED and self.notifier is not None:
+            self.notifier.plan(tx.session, event, full, full.departments)
+        return Move(event, full)
+
+    def published(self, moves: Sequence[Move]) -> None:
+        """Post-commit side effects of ``moves``; never raises."""
+        if self.notifier is None:
+            return
+        for m in moves:
+            if m.event.type in NOTIFIED:
+                try:
+                    self.notifier.published(m.event, m.hazard)
+                except Exception:
+                    log.exception("supervision: publishing hazard event %s failed", m.event.id)
+
+    def _load(self, tx: HazardTx, who: Principal, hazard_id: str) -> Hazard:
+        h = tx.get(hazard_id)
+        if h is None or not sees(who, h):
+            raise HazardNotFound(f"hazard {hazard_id!r} not found")
+        return h
+
+    def _site_departments(self, site_id: str) -> tuple[str, ...]:
+        site = self.district.sites[site_id]
+        return tuple(dict.fromkeys((site.sector, self.district.street_office(site))))
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def file(self, who: Principal, site: str, title: str, description: str = "",
+             level: HazardLevel = HazardLevel.GENERAL, source: HazardSource | None = None,
+             at_ms: int | None = None) -> Move:
+        """A self-report (site users, for their own sites) or an inspection (departments)."""
+        if site not in self.district.sites:
+            raise HazardInvalid(f"body site: unknown site {site!r}")
+        if who.role is Role.VIEWER:
+            raise HazardForbidden(f"{who.actor} is a viewer: may not file hazards")
+        if source is None:
+            source = HazardSource.SELF_REPORT if who.role is Role.SITE else HazardSource.INSPECTION
+        if source is HazardSource.ALERT:
+            raise HazardInvalid("body source: 'alert' hazards are listed from alerts, not filed "
+                                "(expected self_report or inspection)")
+        if who.role is Role.SITE and (source is not HazardSource.SELF_REPORT or site not in who.sites):
+            raise HazardForbidden(f"{who.actor} may self-report hazards of its own sites only")
+        if who.role is Role.OPERATOR and source is not HazardSource.INSPECTION:
+            raise HazardForbidden(f"{who.actor} files inspections; self-reports come from the site")
+        at = now_ms() if at_ms is None else at_ms
+        # The inspecting department follows up its own finding, whichever site it is at.
+        deps = (*self._site_departments(site), *((who.department,) if who.department else ()))
+        move = self._insert(site, title, description, level, source, None, at, who.actor, deps)
+        self.published([move])
+        return move
+
+    def _insert(self, site_id: str, title: str, description: str, level: HazardLevel, source: HazardSource,
+                rule: str | None, at: int, by: str, departments: Sequence[str],
+                alert_ids: Sequence[str] = ()) -> Move:
+        site = self.district.sites[site_id]
+        h = Hazard(id="", site=site_id, family=site.family, street=site.street, sector=site.sector,
+                   title=title, description=description, level=level, source=source,
+                   state=HazardState.LISTED, listed_at=ms_to_dt(at),
+                   deadline=ms_to_dt(self.deadline_for(level, at)), rule=rule,
+                   departments=tuple(dict.fromkeys(departments)))
+        with self.state.hazard_transaction() as tx:
+            h = tx.insert(h, by)
+            for aid in alert_ids:
+                tx.add_alert(h.id, aid, at)
+            return self.record(tx, h, HazardEventType.LISTED, at, by, departments=h.departments)
+
+    def list_alert(self, alert: Alert, at_ms: int | None = None) -> Move | None:
+        """Lists an alert at or above ``supervision.list`` (red → major), joins it to the unclosed
+        hazard of its rule at its site, or raises that hazard to major; idempotent."""
+        if alert.severity < self.cfg.list_.severity_at_least or alert.site not in self.district.sites:
+            return None
+        at = now_ms() if at_ms is None else at_ms
+        level = HazardLevel.MAJOR if alert.severity >= Severity.RED else HazardLevel.GENERAL
+        with self.state.hazard_transaction() as tx:
+            tx.lock_listing()
+            h = tx.open_of_alert(alert.id)
+            joined = h is None
+            if h is None:
+                h = tx.open_for_rule(alert.site, alert.rule)
+            if h is None:
+                if tx.ever_listed(alert.id):
+                    return None  # its hazard was closed; the alert is on that record
+                return None if alert.state is AlertState.CLOSED else self._new_from(tx, alert, level, at)
+            deps, added = _merge(h.departments, alert.departments)
+            raise_level = level is HazardLevel.MAJOR and h.level is HazardLevel.GENERAL
+            if not joined and not added and not raise_level:
+                return None
+            if joined:
+                tx.add_alert(h.id, alert.id, at)
+            new = replace(h, departments=deps, updated_at=ms_to_dt(at))
+            if raise_level:
+                deadline = min(dt_to_ms(h.deadline), self.deadline_for(HazardLevel.MAJOR, at))
+                new = replace(new, level=HazardLevel.MAJOR, deadline=ms_to_dt(deadline))
+            new = tx.update(new)
+            if joined:
+                return self.record(tx, new, HazardEventType.JOINED, at, ENGINE,
+                                    note=f"alert {alert.id} ({alert.severity.label})", departments=added)
+            if raise_level:
+                return self.record(tx, new, HazardEventType.RAISED, at, ENGINE,
+                                    note=f"alert {alert.id} is red: major hazard", departments=added)
+            return None  # only departments grew (an escalated alert): on the hazard, no event
+
+    def _new_from(self, tx: HazardTx, alert: Alert, level: HazardLevel, at: int) -> Move:
+        site = self.district.sites[alert.site]
+        deps = tuple(dict.fromkeys((*self._site_departments(alert.site), *alert.departments)))
+        h = Hazard(id="", site=alert.site, family=site.family, street=site.street, sector=site.sector,
+                   title=f"{site.name}: {alert.rule} ({alert.severity.label})",
+                   description=alert.message or f"alert {alert.id} on {alert.metric or alert.rule}",
+                   level=level, source=HazardSource.ALERT, state=HazardState.LISTED, listed_at=ms_to_dt(at),
+                   deadline=ms_to_dt(self.deadline_for(level, at)), rule=alert.rule, departments=deps)
+        h = tx.insert(h, ENGINE)
+        tx.add_alert(h.id, alert.id, at)
+        return self.record(tx, h, HazardEventType.LISTED, at, ENGINE, note=f"alert {alert.id}",
+                            departments=deps)
+
+    # -- moves -------------------------------------------------------------------------------
+
+    def plan(self, who: Principal, hazard_id: str, plan: Plan, at_ms: int | None = None) -> Move:
+        """Files (or revises) the five essentials: listed|rectifying → rectifying."""
+        at = now_ms() if at_ms is None else at_ms
+        for name in ("measures", "owner", "funds", "contingency"):
+            if not str(getattr(plan, name)).strip():
+                raise HazardInvalid(f"body {name}: required (the five essentials, 五到位)")
+        with self.state.hazard_transaction() as tx:
+            h = self._load(tx, who, hazard_id)
+            check_write(who, h, "plan")
+            if h.state not in (HazardState.LISTED, HazardState.RECTIFYING):
+                raise HazardConflict(f"hazard {h.id} is {h.state.value}: a plan is filed while listed or "
+                                     "rectifying")
+            deadline = h.deadline
+            if plan.deadline > h.deadline:
+                if not who.is_admin:
+                    raise HazardInvalid(f"body deadline: {plan.deadline.isoformat()} is later than the "
+                                        f"hazard's deadline {h.deadline.isoformat()} (only the admin extends it)")
+                deadline = plan.deadline  # the admin grants more time
+            overdue = h.overdue and dt_to_ms(deadline) <= at
+            h = tx.update(replace(h, plan=plan, state=HazardState.RECTIFYING, deadline=deadline,
+                                  overdue=overdue, updated_at=ms_to_dt(at)))
+            move = self.record(tx, h, HazardEventType.PLANNED, at, who.actor, note=plan.measures)
+        self.published([move])
+        return move
+
+    def progress(self, who: Principal, hazard_id: str, note: str, at_ms: int | None = None) -> Move:
+        if not note.strip():
+            raise HazardInvalid("body note: required")
+        return self._note(who, hazard_id, HazardEventType.PROGRESS, "report progress on", note, at_ms)
+
+    def _note(self, who: Principal, hazard_id: str, type: HazardEventType, action: str, note: str | None,
+              at_ms: int | None, attachment: str | None = None) -> Move:
+        at = now_ms() if at_ms is None else at_ms
+        with self.state.hazard_transaction() as tx:
+            h = self._load(tx, who, hazard_id)
+            check_write(who, h, action)
+            if h.state is HazardState.CLOSED:
+                raise HazardConflict(f"hazard {h.id} is closed: cannot {action} it")
+            h = tx.update(replace(h, updated_at=ms_to_dt(at)))
+            return self.record(tx, h, type, at, who.actor, note=note, attachment=attachment)
+
+    def submit(self, who: Principal, hazard_id: str, note: str | None = None, at_ms: int | None = None) -> Move:
+        """Rectification reported done: rectifying → review."""
+        at = now_ms() if at_ms is None else at_ms
+        with self.state.hazard_transaction() as tx:
+            h = self._load(tx, who, hazard_id)
+            check_write(who, h, "submit")
+            if h.state is not HazardState.RECTIFYING:
+                raise HazardConflict(f"hazard {h.id} is {h.state.value}: only a rectifying hazard is submitted")
+            h = tx.update(replace(h, state=HazardState.REVIEW, updated_at=ms_to_dt(at)))
+            move = self.record(tx, h, HazardEventType.SUBMITTED, at, who.actor, note=note)
+        self.published([move])
+        return move
+
+    def verify(self, who: Principal, hazard_id: str, accept: bool, note: str, at_ms: int | None = None) -> Move:
+        """review → closed (销账; its resolved alerts are closed too) or back to rectifying."""
+        if not note.strip():
+            raise HazardInvalid("body note: required to verify")
+        at = now_ms() if at_ms is None else at_ms
+        with self.state.hazard_transaction() as tx:
+            h = self._load(tx, who, hazard_id)
+            check_verify(who, h)
+            if h.state is not HazardState.REVIEW:
+                raise HazardConflict(f"hazard {h.id} is {h.state.value}: only a hazard under review is verified")
+            if not accept:
+                h = tx.update(replace(h, state=HazardState.RECTIFYING, updated_at=ms_to_dt(at)))
+                move = self.record(tx, h, HazardEventType.REJECTED, at, who.actor, note=note)
+                resolved: list[str] = []
+            else:
+                states = tx.alert_states(h.id)
+                firing = sorted(a for a, st in states.items() if st in FIRING)
+                if firing:
+                    raise HazardConflict(f"hazard {h.id} cannot be closed: alert(s) {', '.join(firing)} "
+                                         "still open or acknowledged")
+                resolved = sorted(a for a, st in states.items() if st is AlertState.RESOLVED)
+                h = tx.update(replace(h, state=HazardState.CLOSED, closed_at=ms_to_dt(at),
+                                      updated_at=ms_to_dt(at)))
+                move = self.record(tx, h, HazardEventType.CLOSED, at, who.actor, note=note)
+        self.published([move])
+        for alert_id in resolved:
+            self._close_alert(alert_id, who.actor, f"hazard {h.id} verified: {note}")
+        return move
+
+    def _close_alert(self, alert_id: str, by: str, note: str) -> None:
+        if self.close_alert is None:
+            return
+        try:
+            self.close_alert(alert_id, by, note)
+        except Exception as err:  # closed meanwhile by another path: the hazard is still off the books
+            log.warning("supervision: closing alert %s after its hazard failed: %s", alert_id, err)
+
+    def attach(self, who: Principal, hazard_id: str, name: str, type: str, data: bytes, sha256: str,
+               at_ms: int | None = None) -> tuple[Attachment, Move]:
+        """Stores checked evidence (``supervision.evidence``) with its ``attachment`` event."""
+        at = now_ms() if at_ms is None else at_ms
+        with self.state.hazard_transaction() as tx:
+            h = self._load(tx, who, hazard_id)
+            check_write(who, h, "attach evidence to")
+            if h.state is HazardState.CLOSED:
+                raise HazardConflict(f"hazard {h.id} is closed: cannot attach evidence to it")
+            att = tx.add_attachment(h.id, name, type, data, sha256, who.actor)
+            h = tx.update(replace(h, updated_at=ms_to_dt(at)))
+            return att, self.record(tx, h, HazardEventType.ATTACHMENT, at, who.actor, note=name,
+                                     attachment=att.id)
+
+    def readable(self, who: Principal, hazard_id: str) -> Hazard:
+        h = self.state.get_hazard(hazard_id)
+        if h is None or not sees(who, h):
+            raise HazardNotFound(f"hazard {hazard_id!r} not found")
+        return h
