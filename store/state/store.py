@@ -17,11 +17,12 @@ from store.state.access import AccessStore
 from store.state.audit import AuditStore
 from store.state.book import BookReads, BookTx
 from store.state.db import create_state_engine, upgrade
+from store.state.hazards import HazardStore
 from store.state.outbox import OutboxStore
 from store.state.people import PeopleStore
 
 
-class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, OutboxStore):
+class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, HazardStore, OutboxStore):
     """Opens ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrates it to the current schema.
 
     Thread-safe: every method runs its own short transaction from a connection pool.
