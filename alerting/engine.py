@@ -13,14 +13,14 @@ newer reading in the same batch contradicts is recognised as stale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from alerting.derived import DerivedMetrics
 from alerting.rules.base import CompiledRule, Tracker
 from alerting.rules.clock import LocalClock
 from alerting.rules.deadman import DeadmanTracker
-from alerting.rules.threshold import ThresholdSpec
-from alerting.rules.trend import TrendSpec
+from alerting.rules.threshold import ThresholdSpec, ThresholdTracker
+from alerting.rules.trend import TrendSpec, TrendTracker
 from domain.alerts import AlertKey, Signal
 from domain.config import DeadmanRule, ThresholdRule, TrendRule
 from domain.district import District
@@ -93,6 +93,50 @@ class Engine:
         gone, or no longer matching): the caller decides what becomes of their alerts.
         """
         return [key for key, severity in firing if not self._restore(key, severity)]
+
+    def replay(self, readings: Iterable[Reading]) -> None:
+        """Take readings from before this process (``alerting.restore``) without signalling:
+        trend windows, pending timers and latest values fill; follow with ``settle``. The
+        deadman is left alone (it is seeded with ``know_device``): an old reading must not
+        clear a device the book has silent."""
+        discard: list[Signal] = []
+        for r in readings:
+            plan = self._plans.get(r.family, _NO_RULES)
+            latest = self._latest.setdefault(r.site, {})
+            self._values(r, r.values, plan, latest, discard)
+            derived = self._derived.derive(r.site, r.values)
+            if derived:
+                self._values(r, derived, plan, latest, discard)
+            discard.clear()
+
+    def firing(self, sites: Collection[str] | None = None) -> dict[AlertKey, Severity]:
+        """The threshold and trend keys at ``sites`` (None: all) the engine holds as firing."""
+        out: dict[AlertKey, Severity] = {}
+        for (site, _device, _metric), series in self._series.items():
+            if sites is None or site in sites:
+                for tracker in series.trackers:
+                    severity: Severity | None = getattr(tracker, "severity", None)
+                    if severity is not None:
+                        out[tracker.key] = severity
+        return out
+
+    def settle(self, sites: Collection[str] | None, firing: Mapping[AlertKey, Severity]) -> None:
+        """After ``replay``: each key at ``sites`` (None: all) fires as the book says, at its
+        severity; a key the book has not firing but the replay left firing is armed instead
+        (its pending period served), so the next reading past a level raises it once."""
+        for key, severity in firing.items():
+            if sites is None or key.site in sites:
+                self._restore(key, severity)  # also keys the replay had no readings for
+        for (site, _device, _metric), series in self._series.items():
+            if sites is not None and site not in sites:
+                continue
+            for tracker in series.trackers:
+                if tracker.key in firing:
+                    continue
+                if isinstance(tracker, ThresholdTracker) and tracker.level >= 0:
+                    tracker.level, tracker.severity, tracker.pending_since = -1, None, -(1 << 62)
+                elif isinstance(tracker, TrendTracker):
+                    tracker.severity = None
 
     def latest(self, site: str) -> dict[str, LatestValue]:
         """metric → (value, ts_ms, device) of the newest reading of each metric at ``site``."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from apscheduler.jobstores.base import JobLookupError
@@ -43,10 +43,12 @@ from alerting.notify.broadcast import Broadcaster, Notice
 from alerting.notify.mqtt import MqttNotifier, Publisher
 from alerting.notify.plan import Planner
 from alerting.notify.webhook import WebhookNotifier
+from alerting.restore import WindowRestorer, restore_windows
 from alerting.route import Router
 from domain.alerts import Alert, AlertState, Signal
 from domain.district import District
 from domain.readings import Batch
+from store.history import QueryClient
 from store.lineproto import point_line
 from store.state.records import dt_to_ms
 from store.state.session import now_ms
@@ -151,6 +153,18 @@ class AlertService:
         if clears:
             log.warning("alerting: resolving %d alerts whose rule or site is gone", len(clears))
             self.book.submit(clears)
+
+    def restore_windows(self, sites: Collection[str] | None, history: QueryClient) -> int:
+        """Before ingest subscribes for ``sites`` (None: all; after a restart): trend windows,
+        pending ``for`` timers and latest values from InfluxDB (``history``), on top of the
+        book's firing alerts restored at construction; see ``alerting.restore``. Returns the
+        readings replayed; raises ``InfluxError`` when InfluxDB cannot answer."""
+        def locked(apply: Callable[[], int]) -> int:
+            with self._lock:
+                return apply()
+
+        source = WindowRestorer(self.district, history).source
+        return restore_windows(self.engine, self.district, source, sites, locked)
 
     # -- hot path ------------------------------------------------------------------------------
 

@@ -1,0 +1,190 @@
+"""The district a bench run loads: the synthetic one, or an operator's config plus a latency probe.
+
+Either way the result is a config file for ``serve`` and a load plan: every (site, device)
+series with the values its messages carry. For an operator's config (``--config``) each
+message carries every metric a rule of its family reads (the source of a derived metric
+too), so every rule is evaluated; values stay inside the metric's valid range and on the
+quiet side of every level, except on one series in ``CROSSING_EVERY``, which sits past the
+lowest level of one threshold rule (so alerts fire and the book is written, as in a district).
+A probe site and a probe rule (a level at the top of one metric's range, which no quiet value
+reaches) are added for the alert-latency probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domain.config import Site, ThresholdRule
+from domain.district import District, load_district
+from domain.families import FAMILIES, device_metrics
+from store.history import DERIVED
+
+Profile = tuple[tuple[str, float, float], ...]  # (metric, base, spread): value = base ± spread/2
+SeriesPlan = tuple[str, str, str, Profile]  # (family, site, device, profile)
+PROBE_SITE = "PROBE"  # the synthetic district's (tests count readings without it)
+CONFIG_PROBE_SITE = "BENCH-PROBE"  # added to an operator's config
+PROBE_RULE = "bench-probe"
+DEVICES_PER_SITE = 2
+CROSSING_EVERY = 10
+
+# The synthetic district's readings: three metrics per family, well inside every range.
+_SYNTHETIC: dict[str, Profile] = {
+    "gas_station": (("vapor_lel", 2.0, 1.5), ("tank_pressure_kpa", 4.0, 2.0), ("tank_temp_c", 18.0, 4.0)),
+    "crowd_venue": (("occupancy", 800.0, 400.0), ("inflow_per_min", 40.0, 20.0),
+                    ("outflow_per_min", 38.0, 20.0)),
+    "underground": (("co_ppm", 5.0, 3.0), ("o2_pct", 20.8, 0.2), ("temp_c", 16.0, 3.0)),
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where the latency probe publishes and whom its alert is routed to."""
+
+    family: str
+    site: str
+    metric: str
+    value: float
+    department: str
+
+
+@dataclass(frozen=True)
+class BenchDistrict:
+    config: Path  # what serve is started with
+    name: str
+    series: list[SeriesPlan]
+    probe: Probe
+    rules: int
+    crossing: int  # series whose values sit past a level
+
+
+def write_config(path: Path, district: str, sites: int) -> Path:
+    """A config with ``sites`` sites spread over the three families, and one probe rule."""
+    families = ("gas_station", "crowd_venue", "underground")
+    lines = [f"district: {district}", "timezone: UTC",
+             "departments: [{id: bench_sector, name: Sector, kind: sector}, "
+             "{id: bench_office, name: Office, kind: territorial}]",
+             "streets: [{id: s1, name: Street, office: bench_office}]", "sites:"]
+    for n in range(sites):
+        fam = families[n % 3]
+        extra = ", capacity: 5000, area_m2: 2000" if fam == "crowd_venue" else ""
+        lines.append(f"  - {{id: S-{n:04d}, name: Site {n}, family: {fam}, street: s1, sector: bench_sector{extra}}}")
+    lines += [f"  - {{id: {PROBE_SITE}, name: Probe, family: gas_station, street: s1, sector: bench_sector}}",
+              "rules:",
+              f"  - {{id: {PROBE_RULE}, family: gas_station, metric: vapor_lel, kind: threshold, levels: {{red: 50}}}}",
+              "routing:", "  - {match: {}, notify: [sector]}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def synthetic(data: Path, sites: int = 300) -> BenchDistrict:
+    config = write_config(data / "config.yaml", "bench", sites)
+    district = load_district(config)
+    series: list[SeriesPlan] = [(s.family, s.id, f"d{n}", _SYNTHETIC[s.family]) for s in district.sites.values()
+              if s.id != PROBE_SITE for n in range(1, DEVICES_PER_SITE + 1)]
+    probe = Probe("gas_station", PROBE_SITE, "vapor_lel", 60.0, "bench_sector")
+    return BenchDistrict(config, district.name, series, probe, len(district.rules), 0)
+
+
+def from_config(source: Path, data: Path) -> BenchDistrict:
+    """``source`` with a probe site, rule and route added, written to ``data``; its load plan."""
+    original = load_district(source)  # a bad config fails here, naming the file
+    doc: dict[str, Any] = yaml.safe_load(source.read_text())
+    first = next(iter(original.sites.values()), None)
+    if first is None:
+        raise ValueError(f"{source}: sites: the bench needs at least one site to load")
+    metric, spec = next((m, s) for m, s in device_metrics(first.family).items() if not s.binary)
+    level = spec.high - (spec.high - spec.low) * 0.01
+    department = doc["departments"][0]["id"]
+    raw_first = next(s for s in doc["sites"] if s["id"] == first.id)
+    doc["sites"].append(raw_first | {"id": CONFIG_PROBE_SITE, "name": "Bench latency probe"})
+    doc["rules"].append({"id": PROBE_RULE, "family": first.family, "metric": metric, "kind": "threshold",
+                         "direction": "above", "levels": {"red": level}})
+    doc.setdefault("routing", []).append({"match": {"rule": PROBE_RULE}, "notify": [department]})
+    config = data / "config.yaml"
+    config.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    district = load_district(config)
+    series: list[SeriesPlan] = []
+    crossing = 0
+    for n, site in enumerate(s for s in original.sites.values()):
+        for d in range(1, DEVICES_PER_SITE + 1):
+            cross = (n * DEVICES_PER_SITE + d) % CROSSING_EVERY == 0
+            profile, crossed = site_profile(original, site, cross)
+            crossing += crossed
+            series.append((site.family, site.id, f"d{d}", profile))
+    probe = Probe(first.family, CONFIG_PROBE_SITE, metric, spec.high, department)
+    return BenchDistrict(config, district.name, series, probe, len(original.rules), crossing)
+
+
+def _bounds(district: District, site: Site, metric: str) -> list[tuple[ThresholdRule, float]]:
+    """(rule, lowest level's bound on ``metric``'s own scale) of the threshold rules reading it."""
+    out = []
+    for rule in district.rules.values():
+        if not isinstance(rule, ThresholdRule) or rule.family != site.family:
+            continue
+        scale = 1.0
+        if rule.metric != metric:
+            source = DERIVED.get(rule.metric)
+            divisor = getattr(site, source[1], None) if source else None
+            if source is None or source[0] != metric or not divisor:
+                continue
+            scale = float(divisor)
+        out.append((rule, rule.ordered_levels[0][1] * scale))
+    return out
+
+
+def _read_metrics(district: District, family: str) -> list[str]:
+    """The device metrics some rule of ``family`` reads (directly or through a derived metric)."""
+    own = device_metrics(family)
+    wanted: list[str] = []
+    for rule in district.rules.values():
+        if rule.family not in (family, "*") or not hasattr(rule, "metric"):
+            continue
+        metric = rule.metric
+        if metric not in own:
+            metric = DERIVED[metric][0] if metric in DERIVED else ""
+        if metric in own and metric not in wanted:
+            wanted.append(metric)
+    return wanted or list(own)[:3]
+
+
+def site_profile(district: District, site: Site, cross: bool) -> tuple[Profile, bool]:
+    """The values one series of ``site`` sends; past one threshold's lowest level when ``cross``."""
+    specs = FAMILIES[site.family]
+    profile: list[tuple[str, float, float]] = []
+    crossed = False
+    for metric in _read_metrics(district, site.family):
+        spec = specs[metric]
+        bounds = _bounds(district, site, metric)
+        if cross and not crossed and bounds:
+            rule, bound = bounds[0]
+            margin = max(rule.hysteresis, abs(bound) * 0.05, 0.1)
+            value = bound + margin if rule.direction == "above" else bound - margin
+            value = 1.0 if spec.binary else min(spec.high, max(spec.low, value))
+            profile.append((metric, value, 0.0))
+            crossed = True
+            continue
+        if spec.binary:
+            profile.append((metric, 0.0, 0.0))
+            continue
+        floor = 0.0 if spec.low <= 0.0 <= spec.high else spec.low
+        below = [b for r, b in bounds if r.direction == "below"]
+        above = [b for r, b in bounds if r.direction == "above"]
+        lo = max(below) if below else None
+        hi = min(above) if above else None
+        if lo is not None and hi is not None:
+            base, spread = (lo + hi) / 2, (hi - lo) * 0.1
+        elif hi is not None:
+            base = floor + (hi - floor) / 2 if hi > floor else hi
+            spread = (hi - base) * 0.2
+        elif lo is not None:
+            base = min(spec.high, lo + abs(lo) * 0.04)
+            spread = (base - lo) * 0.4
+        else:
+            base = floor + (min(spec.high, floor + 100.0) - floor) / 2
+            spread = base * 0.1
+        profile.append((metric, round(base, 3), round(max(spread, 0.0), 3)))
+    return tuple(profile), crossed

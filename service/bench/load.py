@@ -1,0 +1,119 @@
+"""The bench's offered load: steady QoS 1 telemetry from separate publisher processes.
+
+Like ``simulators.loadgen`` (which the broker ceiling uses), but each series carries the
+values of its own plan (``service.bench.district``), so a district's every rule can be
+exercised. Each process owns a disjoint slice of the series, so every series gets strictly
+increasing timestamps and every message becomes its own InfluxDB point: the count of points
+can be compared with the count of messages the broker acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from service.bench.district import SeriesPlan
+from simulators.loadgen import LoadResult
+from transport.pipelined import PipelinedPublisher
+
+_ROOT = Path(__file__).resolve().parents[2]
+CHUNK = 1000
+
+
+def _payload(profile: Sequence[tuple[str, float, float]], ts_ms: int, rng: random.Random) -> bytes:
+    values = ",".join(f'"{m}":{base + spread * (rng.random() - 0.5):.3f}' if spread else f'"{m}":{base:g}'
+                      for m, base, spread in profile)
+    return f'{{"ts":{ts_ms},"values":{{{values}}}}}'.encode()
+
+
+def publish_plan(url: str, district: str, series: Sequence[SeriesPlan], rate: float | None, duration: float,
+                 client_id: str, window: int = 20000, seed: int = 0) -> LoadResult:
+    """Round-robin over ``series`` at ``rate`` msg/s (None: as fast as the broker takes)."""
+    if not series:
+        raise ValueError("the bench's load has no series (the config has no sites)")
+    rng = random.Random(seed)
+    topics = [f"{district}/{f}/{s}/{d}/telemetry".encode() for f, s, d, _ in series]
+    profiles = [p for *_, p in series]
+    last_ts = [0] * len(series)
+    pub = PipelinedPublisher(url, client_id, window=window)
+    i = 0
+    start = time.monotonic()
+    end = start + duration
+    try:
+        while (now := time.monotonic()) < end:
+            due = CHUNK if rate is None else int(rate * (now - start)) - pub.sent
+            room = pub.window - pub.inflight
+            n = min(due, room, CHUNK)
+            if n <= 0:
+                pub.poll(0.002 if room > 0 else 0.01)
+                continue
+            now_ms = int(time.time() * 1000)
+            batch = []
+            for _ in range(n):
+                k = i % len(series)
+                ts = max(now_ms, last_ts[k] + 1)  # distinct per series: one message, one point
+                last_ts[k] = ts
+                batch.append((topics[k], _payload(profiles[k], ts, rng)))
+                i += 1
+            pub.publish_many(batch)
+            pub.poll(0)
+        pub.drain(timeout=60.0)
+        seconds = time.monotonic() - start
+    finally:
+        pub.close()
+    return LoadResult(pub.acked, pub.sent, seconds, pub.acked / seconds if seconds else 0.0, 1)
+
+
+def run_load(url: str, district: str, series: Sequence[SeriesPlan], rate: float | None, duration: float,
+             publishers: int = 2) -> LoadResult:
+    """Split ``series`` across ``publishers`` interpreters (off the caller's GIL); sum their results."""
+    publishers = max(1, min(publishers, len(series)))
+    procs = []
+    for n in range(publishers):
+        spec = {"url": url, "district": district, "series": [list(s) for s in series[n::publishers]],
+                "rate": None if rate is None else rate / publishers, "duration": duration,
+                "client_id": f"bench-load-{n}-{time.time_ns()}", "seed": n}
+        p = subprocess.Popen([sys.executable, "-m", "service.bench.load"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT)
+        assert p.stdin is not None
+        p.stdin.write(json.dumps(spec).encode())
+        p.stdin.close()
+        p.stdin = None  # communicate() below must not touch it again
+        procs.append(p)
+    results: list[LoadResult] = []
+    deadline = time.monotonic() + duration + 90.0
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            if p.returncode != 0:
+                raise RuntimeError(f"bench load publisher exited with {p.returncode}: {err.decode()[-2000:]}")
+            results.append(LoadResult(**json.loads(out)))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5.0)
+    seconds = max(r.seconds for r in results)
+    published = sum(r.published for r in results)
+    return LoadResult(published, sum(r.sent for r in results), seconds,
+                      published / seconds if seconds else 0.0, publishers)
+
+
+def _worker() -> int:
+    spec = json.loads(sys.stdin.read())
+    series: list[SeriesPlan] = [(f, s, d, tuple((m, float(b), float(w)) for m, b, w in p))
+                                for f, s, d, p in spec["series"]]
+    result = publish_plan(spec["url"], spec["district"], series, spec["rate"], spec["duration"],
+                          spec["client_id"], seed=spec["seed"])
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())
