@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from service.users import add_parser as users_parser
 
+from service.users import add_parser as users_parser
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -40,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default=None, help="stack and state directory (default ./var/demo)")
     demo.add_argument("--duration", type=float, default=None, help="seconds; default: until Ctrl-C")
     demo.add_argument("--plain", action="store_true", help="print lines instead of the live view")
+
+    users_parser(sub)
 
     users_parser(sub)
 
@@ -98,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from service.demo import run_demo
 
             return int(run_demo(args))
+        if args.command == "users":
+            from service.users import run_users
+
+            return run_users(args)
         if args.command == "users":
             from service.users import run_users
 
