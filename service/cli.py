@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 from service.users import add_parser as users_parser
 
-from service.users import add_parser as users_parser
-
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -45,13 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
     users_parser(sub)
 
-    users_parser(sub)
-
     bench = sub.add_parser("bench", help="measure throughput, loss, alert latency, memory")
     bench.add_argument("--duration", type=float, default=30.0)
     bench.add_argument("--rate", type=float, default=None, help="offered load in messages/s (default: max)")
     bench.add_argument("--publishers", type=int, default=None)
     bench.add_argument("--data", default=None)
+    bench.add_argument("--config", default=None, help="load this district's sites and rules (default: synthetic)")
+    bench.add_argument("--processes", type=int, default=1,
+                       help="serve processes sharing a PostgreSQL state database and as many partitions")
     bench.add_argument("--config", default=None, help="load this district's sites and rules (default: synthetic)")
     bench.add_argument("--processes", type=int, default=1,
                        help="serve processes sharing a PostgreSQL state database and as many partitions")
@@ -102,10 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from service.demo import run_demo
 
             return int(run_demo(args))
-        if args.command == "users":
-            from service.users import run_users
-
-            return run_users(args)
         if args.command == "users":
             from service.users import run_users
 
