@@ -11,10 +11,14 @@ from api.context import ApiContext
 from api.routes import (
     alerts,
     audit,
+    cluster,
+    credit,
     district,
+    hazards,
     health,
     history,
     registry,
+    reports,
     session,
     silences,
     stream,
@@ -42,7 +46,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.history = None if ctx.influx is None else HistoryReader(ctx.influx, ctx.district)
     errors.install(app)
     for module in (health, session, users, audit, tokens, registry, district, alerts, history, trend,
-                   subscriptions, silences, stream):
+                   subscriptions, silences, stream, hazards, reports, credit, cluster):
         _summaries_from_docstrings(module.router)
         app.include_router(module.router)
     mount_console(app)  # last: the console's pages never shadow an API path

@@ -13,6 +13,7 @@ from domain.district import District
 from domain.settings import Settings
 from store.influx import InfluxClient
 from store.state import StateStore
+from supervision.service import SupervisionService
 
 
 @dataclass
@@ -26,4 +27,5 @@ class ApiContext:
     state: StateStore | None = None  # alert book, tokens, subscriptions, silences
     influx: InfluxClient | None = None  # history and trend reads
     alerts: AlertService | None = None  # ack, close, SSE broadcaster, latest values
+    supervision: SupervisionService | None = None  # hazards: listing, moves, overdue chain
     sse_heartbeat_s: float = 15.0  # comment lines on an idle stream keep proxies from closing it

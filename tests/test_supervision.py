@@ -13,13 +13,14 @@ import yaml
 from alerting.service import AlertService
 from domain.alerts import AlertKey, Signal
 from domain.district import District, parse_district
-from domain.hazards import HazardLevel, HazardSource, HazardState
+from domain.hazards import HazardLevel, HazardSource, HazardState, Plan
 from domain.principal import Principal, Role, Via
 from domain.severity import Severity
 from store.state import StateStore
 from store.state.records import dt_to_ms
 from store.state.session import now_ms
 from supervision.credit import credit_scores, overdue_days
+from supervision.errors import HazardConflict
 from supervision.service import SupervisionService
 
 DAY = 86_400_000
@@ -125,10 +126,8 @@ def test_closing_needs_quiet_alerts_and_closes_resolved_ones(parts: Parts) -> No
     parts.signal("S1", Severity.ORANGE)
     (h,) = parts.store.list_hazards()
     plan_deadline = h.deadline - timedelta(hours=1)
-    from domain.hazards import Plan
     parts.sup.ledger.plan(SITE_S1, h.id, Plan("更换油气回收装置", "张三", "5万元", plan_deadline, "停业预案"))
     parts.sup.ledger.submit(SITE_S1, h.id, "done")
-    from supervision.errors import HazardConflict
     with pytest.raises(HazardConflict, match="still open"):
         parts.sup.ledger.verify(ADMIN, h.id, True, "ok")
     parts.signal("S1", None)  # the alert resolves
@@ -180,7 +179,6 @@ def test_credit_worked_example(parts: Parts) -> None:
     parts.signal("S1", Severity.YELLOW, device="d9", at=t0)
     parts.signal("S1", Severity.RED, at=t0)
     (h,) = parts.store.list_hazards()
-    from domain.hazards import Plan
     parts.sup.ledger.plan(ADMIN, h.id, Plan("m", "o", "f", h.deadline, "c"), at_ms=t0 + 1000)
     parts.sup.ledger.submit(ADMIN, h.id, at_ms=t0 + 2000)
     parts.sup.ledger.verify(ADMIN, h.id, False, "证据不足", at_ms=t0 + 3000)
@@ -195,6 +193,6 @@ def test_credit_worked_example(parts: Parts) -> None:
     assert points["hazards_major"] == -15 and points["overdue_days"] == -6 and points["rejected_reviews"] == -5
     assert (s1.score, s1.grade, s1.window) == (68.0, "C", "30d")
     assert (scores["S2"].score, scores["S2"].grade) == (100.0, "A")
-    assert list(scores)[0] == "S1"  # worst first
+    assert next(iter(scores)) == "S1"  # worst first
     closed = parts.store.get_hazard(h.id)
     assert closed is not None and overdue_days(closed, 0, now_ms()) == 3

@@ -95,6 +95,9 @@ def _transition(ctx: Ctx, caller: Principal, state: StateStore, audit: AuditLog,
         raise ApiError(503, "the alert service is not running in this process")
     alert = _writable(state, caller, alert_id)
     note = None if body is None else body.note
+    if action == "close" and (hazard := state.open_hazard_of_alert(alert.id)) is not None:
+        raise ApiError(409, f"alert {alert.id} is on hazard {hazard.id} ({hazard.state.value}): "
+                            "the hazard's verification closes it")
     act = ctx.alerts.ack if action == "ack" else ctx.alerts.close
     try:
         changed = act(alert.id, caller.actor, note)
