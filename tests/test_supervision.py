@@ -58,8 +58,10 @@ ADMIN = Principal(Via.ADMIN_TOKEN, Role.ADMIN)
 SITE_S1 = Principal(Via.SESSION, Role.SITE, username="s1", sites=frozenset({"S1"}))
 
 
-def district() -> District:
-    return parse_district(yaml.safe_load(YAML), "<test>")
+def district(name: str = "sup") -> District:
+    data = yaml.safe_load(YAML)
+    data["district"] = name
+    return parse_district(data, "<test>")
 
 
 class Parts:
