@@ -15,13 +15,15 @@ it is notified then, so receivers end up with the alert's true state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from alerting.route import Router
 from domain.alerts import Alert, AlertEvent, AlertState, EventType, Signal
 from domain.district import District
 from domain.severity import Severity
+from notify import Notice, enqueue_notice
 from store.state.book import BookTx
 from store.state.records import Entry, Tracking, ms_to_dt
 from store.state.session import now_ms
@@ -31,7 +33,12 @@ FLAP_REOPENS = 3
 FLAP_WINDOW_S = 600.0
 ENGINE, SCHEDULER = "engine", "scheduler"
 
-Plan = Callable[[BookTx, AlertEvent, Alert], int]
+
+
+class Plan(Protocol):
+    """What the lifecycle needs of ``notify.Planner``: an alert event's notice."""
+
+    def notice(self, event: AlertEvent, alert: Alert) -> Notice: ...
 
 
 class AlertNotFound(LookupError):
@@ -50,11 +57,13 @@ class TransitionError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed transition: its event and the alert after it (with all its events)."""
+    """One committed transition: its event, the alert after it (with all its events) and the
+    event's notice (rendered once: the outbox rows and the SSE stream share it)."""
 
     event: AlertEvent
     alert: Alert
     notified: bool  # False when flapping held the notification back
+    notice: Notice | None = None  # None without a planner (tests of the book alone)
 
 
 def _merge(old: Iterable[str], new: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -235,8 +244,9 @@ class Lifecycle:
                 events = tx.events_of(entry.alert.id)
                 alert = replace(entry.alert, events=events)
                 if events and not tx.has_outbox(events[-1].id) and self._plan is not None:
-                    self._plan(tx, events[-1], alert)
-                    out.append(Change(events[-1], alert, True))
+                    notice = self._plan.notice(events[-1], alert)
+                    enqueue_notice(tx, notice)
+                    out.append(Change(events[-1], alert, True, notice))
         return out
 
     # -- shared --------------------------------------------------------------------------------
@@ -248,6 +258,7 @@ class Lifecycle:
         event = tx.add_event(a.id, type, at_ms, a.severity, value=value, by=by, note=note,
                              departments=departments)
         alert = replace(a, events=tx.events_of(a.id))
-        if notify and self._plan is not None:
-            self._plan(tx, event, alert)
-        return Change(event, alert, notify)
+        notice = None if self._plan is None else self._plan.notice(event, alert)
+        if notify and notice is not None:
+            enqueue_notice(tx, notice)
+        return Change(event, alert, notify, notice)

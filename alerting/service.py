@@ -14,7 +14,7 @@ alerts), so a restart after SIGKILL neither forgets an alert nor fires it again.
 
 For the API: ``ack``/``close`` (raise ``AlertNotFound`` → 404, ``TransitionError`` → 409),
 ``latest(site)``, ``state`` (the StateStore) and ``broadcaster`` (``subscribe_async()``
-gives an async subscriber of ``Notice(event, alert)``; see ``alerting.notify.broadcast``).
+gives an async subscriber of ``notify.Notice``s; see ``notify.broadcast``).
 """
 
 from __future__ import annotations
@@ -33,21 +33,27 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from alerting.bookwriter import BookWriter, Ticket, unapplied
-from alerting.delivery import DeliveryMetrics, DeliveryOptions, DeliveryWorker
 from alerting.engine import Engine, LatestValue
 from alerting.escalation import Escalator
 from alerting.journal import ALL_PARTITIONS, Journal
 from alerting.lifecycle import FLAP_REOPENS, FLAP_WINDOW_S, Change, Lifecycle
-from alerting.notify.base import Notifier
-from alerting.notify.broadcast import Broadcaster, Notice
-from alerting.notify.mqtt import MqttNotifier, Publisher
-from alerting.notify.plan import Planner
-from alerting.notify.webhook import WebhookNotifier
 from alerting.restore import WindowRestorer, restore_windows
 from alerting.route import Router
 from domain.alerts import Alert, AlertState, Signal
 from domain.district import District
 from domain.readings import Batch
+from notify import (
+    Broadcaster,
+    Channel,
+    DeliveryMetrics,
+    DeliveryOptions,
+    DeliveryWorker,
+    MqttChannel,
+    Planner,
+    Publisher,
+    TargetPolicy,
+    WebhookChannel,
+)
 from store.history import QueryClient
 from store.lineproto import point_line
 from store.state.records import dt_to_ms
@@ -104,11 +110,14 @@ def alert_event_line(change: Change) -> bytes:
 
 class AlertService:
     """``writer`` (InfluxDB), ``publisher`` (MQTT) and ``registry`` may be None: no points, no
-    MQTT channel, a private registry. Keyword options tune delivery, flapping and job intervals."""
+    MQTT channel, a private registry. ``targets`` says where notifications may go (contract
+    section 6; by default nowhere loopback, link-local or unspecified). Keyword options tune
+    delivery, flapping and job intervals."""
 
     def __init__(self, district: District, state: StateStore, writer: Writer | None = None,
                  publisher: Publisher | None = None, registry: CollectorRegistry | None = None, *,
                  delivery: DeliveryOptions | None = None, webhook_timeout_s: float = 5.0,
+                 targets: TargetPolicy | None = None,
                  flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
                  sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S,
                  journal: Journal | None = None, partition: str = ALL_PARTITIONS) -> None:
@@ -126,11 +135,15 @@ class AlertService:
                                    Planner(district.name, district.tz, mqtt_topics=publisher is not None),
                                    flap_reopens=flap_reopens, flap_window_s=flap_window_s)
         self.escalator = Escalator(district, state, self.lifecycle)
-        notifiers: dict[str, Notifier] = {"webhook": WebhookNotifier(webhook_timeout_s)}
+        self.targets = targets if targets is not None else TargetPolicy(district.name)
+        if self.targets.district != district.name:
+            raise ValueError(f"target policy for district {self.targets.district!r} given to district "
+                             f"{district.name!r}: its mqtt topic prefixes would be wrong")
+        channels: dict[str, Channel] = {"webhook": WebhookChannel(self.targets, webhook_timeout_s)}
         if publisher is not None:
-            notifiers["mqtt"] = MqttNotifier(publisher, webhook_timeout_s)
-        self._notifiers = notifiers
-        self.delivery = DeliveryWorker(state, notifiers, DeliveryMetrics(self.registry), delivery)
+            channels["mqtt"] = MqttChannel(publisher, self.targets, webhook_timeout_s)
+        self._channels = channels
+        self.delivery = DeliveryWorker(state, channels, DeliveryMetrics(self.registry), delivery)
         self.registry.register(_BookCollector(state))
         self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
         # Without a journal (tests, tools) signals wait in the queue while the database is away.
@@ -212,7 +225,8 @@ class AlertService:
                 lines.append(alert_event_line(c))
             except ValueError:  # an id line protocol cannot carry; the book has the event
                 log.exception("alerting: cannot encode the alert_event point of event %s", c.event.id)
-            self.broadcaster.publish(Notice(c.event, c.alert))
+            if c.notice is not None:
+                self.broadcaster.publish(c.notice)
             notify = notify or c.notified
         if lines and self._writer is not None:
             try:
@@ -318,5 +332,5 @@ class AlertService:
         self.book.stop()  # what is queued reaches the book or the journal; delivery sends it after
         self.delivery.stop()
         self.broadcaster.close()
-        for n in self._notifiers.values():
-            n.close()
+        for ch in self._channels.values():
+            ch.close()

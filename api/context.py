@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from alerting.service import AlertService
 from domain.district import District
 from domain.settings import Settings
+from notify import TargetPolicy
 from store.influx import InfluxClient
 from store.state import StateStore
 from supervision.service import SupervisionService
@@ -27,5 +28,6 @@ class ApiContext:
     state: StateStore | None = None  # alert book, tokens, subscriptions, silences
     influx: InfluxClient | None = None  # history and trend reads
     alerts: AlertService | None = None  # ack, close, SSE broadcaster, latest values
+    targets: TargetPolicy | None = None  # where notifications may go; None: from settings
     supervision: SupervisionService | None = None  # hazards: listing, moves, overdue chain
     sse_heartbeat_s: float = 15.0  # comment lines on an idle stream keep proxies from closing it

@@ -87,6 +87,9 @@ class Serve:
             "SAFEWATCH_STATE_URL": f"sqlite:///{self.demo_dir / 'state.db'}",
             "SAFEWATCH_DATA_DIR": str(self.demo_dir / "data"), "SAFEWATCH_ADMIN_TOKEN": self.token,
             "SAFEWATCH_API_HOST": "127.0.0.1", "SAFEWATCH_API_PORT": str(self.port),
+            # Everything runs on this machine: webhook receivers someone tries the demo with are
+            # on loopback too (the stack's own ports stay refused whatever this says).
+            "SAFEWATCH_WEBHOOK_ALLOW": os.environ.get("SAFEWATCH_WEBHOOK_ALLOW") or "127.0.0.1,::1,localhost",
         }
         env.pop("SAFEWATCH_INFLUX_DB", None)  # the demo's own InfluxDB: the district's database
         argv = [sys.executable, "-m", "service.cli", "serve", "--config", str(self.config), "--dev"]

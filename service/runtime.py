@@ -25,6 +25,7 @@ from domain.config import DeadmanRule
 from domain.district import District
 from domain.settings import Settings
 from ingest.pipeline import Ingest
+from notify import TargetPolicy
 from store.deadletters import DeadLetters
 from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
@@ -81,6 +82,7 @@ class Runtime:
         self.mqtt = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-ingest", clean_session=False,
                                manual_ack=True)
         self.publisher = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-notify")
+        self.targets = TargetPolicy.from_settings(settings, district.name)  # contract section 6
         self.state: StateStore | None = None
         self.alerts: AlertService | None = None
         self.ingest: Ingest | None = None
@@ -113,7 +115,7 @@ class Runtime:
         except JournalError as exc:
             raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
         self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
-                                   journal=journal)
+                                   journal=journal, targets=self.targets)
         self._seed_deadman(self.alerts)
         self.scheduler.start()
         self.alerts.start(self.scheduler)
@@ -164,7 +166,7 @@ class Runtime:
 
     def api_context(self) -> ApiContext:
         return ApiContext(self.district, self.settings, self.admin_token, self.registry, self.health,
-                          state=self.state, influx=self.influx, alerts=self.alerts)
+                          state=self.state, influx=self.influx, alerts=self.alerts, targets=self.targets)
 
     def health(self) -> tuple[str, dict[str, Any]]:
         influx_ok, influx_detail = self._ping.get()

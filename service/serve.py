@@ -29,6 +29,7 @@ from api.app import create_app
 from domain.config import ConfigError
 from domain.district import District, load_district
 from domain.settings import Settings
+from notify import TargetPolicy
 from service.runtime import Runtime, StartupError
 
 log = logging.getLogger("safewatch.serve")
@@ -134,6 +135,10 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         district: District = load_district(args.config)
     except ConfigError as err:
+        return _fail(str(err), EXIT_USAGE)
+    try:
+        TargetPolicy.from_settings(settings, district.name)
+    except ValueError as err:  # an allow/deny entry that is neither a host nor a CIDR range
         return _fail(str(err), EXIT_USAGE)
     admin_token = settings.admin_token
     if not admin_token:

@@ -22,19 +22,26 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from alerting.delivery import DeliveryOptions
 from alerting.lifecycle import TransitionError
 from alerting.service import AlertService
 from domain import Batch, District, Reading, parse_district
 from domain.alerts import AlertState, EventType
+from notify import DeliveryOptions, TargetPolicy
 from service.stack import StackInfo
 from store.influx import InfluxClient, InfluxWriter
 from store.state import StateStore
 from tests.helpers import influx_rows, wait_until
-from tests.test_delivery_support import Receiver, receiver
+from tests.support.receiver import Receiver, receiver
 from transport.mqtt import Message, MqttClient
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def loopback(district: District) -> TargetPolicy:
+    """The test receivers listen on loopback."""
+    return TargetPolicy(district.name, allow="127.0.0.1")
+
+
 FAST = DeliveryOptions(workers=8, lease_s=2, backoff_base_s=0.1, backoff_cap_s=0.5, poll_s=0.05)
 SECRETS = {"commerce": "c-secret", "office_n": "o-secret", "bureau": "b-secret", "fire": "f-secret",
            "police": "p-secret"}
@@ -84,7 +91,7 @@ class Parts:
 
     def service(self, **kw: object) -> AlertService:
         return AlertService(self.district, self.state, self.writer, self.publisher, CollectorRegistry(),
-                            delivery=FAST, **kw)  # type: ignore[arg-type]
+                            delivery=FAST, targets=loopback(self.district), **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -138,7 +145,7 @@ def test_every_transition_reaches_every_routed_department_in_order(parts: Parts,
     watch = MqttWatch(stack, name)
     with receiver() as rec:
         subscribe_all(parts.state, rec)
-        parts.state.create_subscription(department="fire", channel="mqtt", url=f"{name}/feeds/fire")
+        parts.state.create_subscription(department="fire", channel="mqtt", url=f"{name}/alerts/fire/feed")
         svc = parts.service(escalation_s=0.2)
         stream = svc.broadcaster.subscribe()
         svc.start()
@@ -177,13 +184,13 @@ def test_every_transition_reaches_every_routed_department_in_order(parts: Parts,
 
             # The same events on MQTT, per department and severity, and on the SSE broadcaster.
             wait_until(lambda: len(watch.topics()) >= 6 + 6 + 5 + 5 + 4 + 5, 10, "MQTT alert messages")
-            feed = [t for topic, t in watch.topics() if topic == f"{name}/feeds/fire"]
+            feed = [t for topic, t in watch.topics() if topic == f"{name}/alerts/fire/feed"]
             assert feed == full[1:]  # the fire brigade's own MQTT subscription
             assert (f"{name}/alerts/commerce/yellow", "fired") in watch.topics()
             assert (f"{name}/alerts/fire/orange", "severity_changed") in watch.topics()
             assert (f"{name}/alerts/police/orange", "escalated") in watch.topics()
             notices = [stream.get(1.0) for _ in range(6)]
-            assert [n.event.type.value for n in notices if n] == full
+            assert [n.type for n in notices if n] == full
 
             # And as alert_event points in InfluxDB.
             parts.writer.flush(5)
@@ -240,7 +247,8 @@ def child_main(arg: str) -> None:
     writer.start()
     publisher = MqttClient(a["mqtt_url"], f"{a['db']}-child")
     publisher.connect(10)
-    svc = AlertService(district, state, writer, publisher, CollectorRegistry(), delivery=FAST)
+    svc = AlertService(district, state, writer, publisher, CollectorRegistry(), delivery=FAST,
+                       targets=loopback(district))
     svc.start()
     svc.handle_batch(reading(22))
     svc.handle_batch(reading(30))

@@ -11,20 +11,30 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from alerting.delivery import DeliveryMetrics, DeliveryOptions, DeliveryWorker, backoff_s
 from alerting.lifecycle import Lifecycle
-from alerting.notify.base import SendResult
-from alerting.notify.plan import Planner
-from alerting.notify.webhook import WebhookNotifier, signature
 from alerting.route import Router
 from domain import District, Severity, load_district
 from domain.alerts import AlertKey, Signal
-from store.state import OutboxItem, StateStore, Subscription
+from notify import (
+    DeliveryMetrics,
+    DeliveryOptions,
+    DeliveryWorker,
+    Notification,
+    Planner,
+    SendResult,
+    SubscriptionTarget,
+    TargetPolicy,
+    WebhookChannel,
+    backoff_s,
+    signature,
+)
+from store.state import StateStore, Subscription
 from store.state.session import now_ms
 from tests.helpers import wait_until
-from tests.test_delivery_support import Receiver, receiver
+from tests.support.receiver import Receiver, receiver
 
 T0 = 1_764_300_000_000
+LOOPBACK = TargetPolicy("xicheng", allow="127.0.0.1")  # the test receivers listen on loopback
 FAST = DeliveryOptions(workers=4, lease_s=30, backoff_base_s=0.05, backoff_cap_s=0.2, poll_s=0.05)
 
 
@@ -39,10 +49,10 @@ def rec() -> Iterator[Receiver]:
         yield r
 
 
-def _item(payload: bytes = b'{"alert": {"site": "S", "metric": "m"}}') -> OutboxItem:
-    return OutboxItem(id=1, event_id=42, alert_id="7", subscription_id="3", channel="webhook", target="sub:3",
-                      department="commerce", attempts=0, next_attempt_ms=0, status="pending", last_error=None,
-                      delivered_ms=None, created_ms=0, payload=payload)
+def _note(sub: Subscription, payload: bytes = b'{"alert": {"site": "S", "metric": "m"}}') -> Notification:
+    return Notification(row_id=1, event_key="42", subject="alert", subject_id="7", channel="webhook",
+                        target=SubscriptionTarget(sub.id), department="commerce", site="S", metric="m",
+                        payload=payload, attempts=0, created_ms=0, subscription=sub)
 
 
 def _sub(url: str, secret: str = "s3cret") -> Subscription:
@@ -58,9 +68,9 @@ def _sub(url: str, secret: str = "s3cret") -> Subscription:
     (400, False, False), (401, False, False), (404, False, False), (410, False, False), (301, False, False),
 ])
 def test_webhook_status_handling(rec: Receiver, status: int, ok: bool, retryable: bool) -> None:
-    n = WebhookNotifier(timeout=2.0)
+    n = WebhookChannel(LOOPBACK, timeout=2.0)
     try:
-        result = n.send(_item(), _sub(rec.script("/h", [status])))
+        result = n.send(_note(_sub(rec.script("/h", [status]))))
     finally:
         n.close()
     assert (result.ok, result.retryable) == (ok, retryable)
@@ -72,9 +82,9 @@ def test_webhook_status_handling(rec: Receiver, status: int, ok: bool, retryable
 
 def test_webhook_request_follows_the_contract(rec: Receiver) -> None:
     body = b'{"event_id": 42, "alert": {"site": "S", "metric": "m"}}'
-    n = WebhookNotifier()
+    n = WebhookChannel(LOOPBACK)
     try:
-        assert n.send(_item(body), _sub(rec.script("/sig", [200]), secret="k3y")).ok
+        assert n.send(_note(_sub(rec.script("/sig", [200]), secret="k3y"), body)).ok
     finally:
         n.close()
     [call] = rec.received("/sig")
@@ -90,19 +100,19 @@ def test_webhook_request_follows_the_contract(rec: Receiver) -> None:
     ("gopher://127.0.0.1/x", False),
 ])
 def test_webhook_unreachable(url: str, retryable: bool) -> None:
-    n = WebhookNotifier(timeout=2.0)
+    n = WebhookChannel(LOOPBACK, timeout=2.0)
     try:
-        result = n.send(_item(), _sub(url))
+        result = n.send(_note(_sub(url)))
     finally:
         n.close()
     assert not result.ok and result.retryable is retryable
 
 
 def test_webhook_timeout_is_per_receiver_and_retryable(rec: Receiver) -> None:
-    n = WebhookNotifier(timeout=0.3)
+    n = WebhookChannel(LOOPBACK, timeout=0.3)
     try:
         start = time.monotonic()
-        result = n.send(_item(), _sub(rec.script("/slow", [200], delay=2.0)))
+        result = n.send(_note(_sub(rec.script("/slow", [200], delay=2.0))))
         took = time.monotonic() - start
     finally:
         n.close()
@@ -138,7 +148,7 @@ class Rig:
         self.registry = CollectorRegistry()
         self.lifecycle = Lifecycle(district, store, Router(district),
                                    Planner(district.name, district.tz, mqtt_topics=False))
-        self.notifier = WebhookNotifier(timeout=1.0)
+        self.notifier = WebhookChannel(LOOPBACK, timeout=1.0)
         self.worker = DeliveryWorker(store, {"webhook": self.notifier}, DeliveryMetrics(self.registry),
                                      options)
 
@@ -277,7 +287,7 @@ def test_pending_rows_survive_a_restart(district: District, make_store, rec: Rec
 class _Exploding:
     channel = "webhook"
 
-    def send(self, item: OutboxItem, subscription: Subscription | None) -> SendResult:
+    def send(self, n: Notification) -> SendResult:
         raise RuntimeError("bug in a notifier")
 
     def close(self) -> None:

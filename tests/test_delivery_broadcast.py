@@ -7,9 +7,9 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from alerting.notify.broadcast import Broadcaster, Notice
 from domain.alerts import Alert, AlertEvent, AlertState, EventType
 from domain.severity import Severity
+from notify import Broadcaster, Notice, alert_notice
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 ALERT = Alert(id="1", rule="r", kind="threshold", site="S", family="gas_station", device="d", metric="m",
@@ -18,7 +18,7 @@ ALERT = Alert(id="1", rule="r", kind="threshold", site="S", family="gas_station"
 
 
 def notice(i: int) -> Notice:
-    return Notice(AlertEvent(i, "1", EventType.FIRED, NOW, Severity.RED), ALERT)
+    return alert_notice(AlertEvent(i, "1", EventType.FIRED, NOW, Severity.RED), ALERT, UTC)
 
 
 def test_every_subscriber_gets_every_notice_in_order() -> None:
@@ -26,13 +26,13 @@ def test_every_subscriber_gets_every_notice_in_order() -> None:
     s1, s2 = b.subscribe(), b.subscribe()
     for i in range(5):
         b.publish(notice(i))
-    assert [s1.get(0.1).event.id for _ in range(5)] == list(range(5))  # type: ignore[union-attr]
-    assert [s2.get(0.1).event.id for _ in range(5)] == list(range(5))  # type: ignore[union-attr]
+    assert [s1.get(0.1).event_id for _ in range(5)] == list(range(5))  # type: ignore[union-attr]
+    assert [s2.get(0.1).event_id for _ in range(5)] == list(range(5))  # type: ignore[union-attr]
     assert s1.get(0.01) is None
     s1.close()
     assert b.subscriber_count == 1
     b.publish(notice(9))
-    assert s1.get(0.01) is None and s2.get(0.1).event.id == 9  # type: ignore[union-attr]
+    assert s1.get(0.01) is None and s2.get(0.1).event_id == 9  # type: ignore[union-attr]
 
 
 def test_a_slow_subscriber_overflows_without_blocking_the_publisher() -> None:
@@ -43,7 +43,7 @@ def test_a_slow_subscriber_overflows_without_blocking_the_publisher() -> None:
         b.publish(notice(i))
     assert time.monotonic() - start < 0.5
     assert slow.overflowed and slow.finished and b.subscriber_count == 1
-    assert [n.event.id for n in slow] == [0, 1, 2]  # what it held; then resume from the book
+    assert [n.event_id for n in slow] == [0, 1, 2]  # what it held; then resume from the book
     assert not fine.overflowed and len([fine.get(0.1) for _ in range(10)]) == 10
 
 
@@ -60,7 +60,7 @@ def test_close_wakes_a_waiting_thread() -> None:
 
 
 def test_async_subscriber_is_woken_from_another_thread() -> None:
-    async def main() -> list[int]:
+    async def main() -> list[int | str]:
         b = Broadcaster()
         sub = b.subscribe_async()
         def publish() -> None:
@@ -72,7 +72,7 @@ def test_async_subscriber_is_woken_from_another_thread() -> None:
         for _ in range(3):
             n = await sub.get_async(timeout=5)
             assert n is not None
-            ids.append(n.event.id)
+            ids.append(n.event_id)
         assert await sub.get_async(timeout=0.05) is None  # a timeout, not an end
         threading.Timer(0.05, b.close).start()
         assert [n async for n in sub] == []

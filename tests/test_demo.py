@@ -20,7 +20,7 @@ from service.cli import main
 from service.demo import demo_scenarios
 from service.demo_view import Board, readings_counters
 from service.stack import stack_status
-from tests.sim_support import district_data
+from tests.support.district import district_data
 from transport.mqtt import Message
 
 REPO = Path(__file__).resolve().parents[1]

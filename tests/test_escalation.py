@@ -7,10 +7,10 @@ import yaml
 
 from alerting.escalation import Escalator, due_steps
 from alerting.lifecycle import Lifecycle
-from alerting.notify.plan import Planner
 from alerting.route import Router
 from domain import District, Severity, parse_district
 from domain.alerts import Alert, AlertKey, AlertState, EventType, Signal
+from notify import Planner
 from store.state import Entry, StateStore, Tracking
 from store.state.records import ms_to_dt
 

@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from alerting.lifecycle import AlertNotFound, Change, Lifecycle, TransitionError
-from alerting.notify.plan import Planner
 from alerting.route import Router
 from domain import District, Severity, load_district
 from domain.alerts import AlertKey, AlertState, EventType, Signal
+from notify import Planner
 from store.state import StateStore
 
 T0 = 1_764_300_000_000

@@ -14,7 +14,7 @@ from simulators.models import build_model
 from simulators.scenarios import SCENARIOS, Scenario, ScenarioContext, ScenarioError, parse_scenario, scenario_list
 from simulators.scenarios.hazards import VaporLeak
 from simulators.scenarios.operations import BadPayloads, DeviceSilent, NightResidency
-from tests.sim_support import TZ, district_data
+from tests.support.district import TZ, district_data
 
 SITES = """
 - {id: HALL, name: Hall, family: crowd_venue, street: main, sector: bureau, capacity: 500, area_m2: 600}

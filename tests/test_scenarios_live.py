@@ -25,7 +25,7 @@ from simulators.clock import SimClock
 from simulators.fleet import SimOptions, Simulation, readings_of
 from simulators.scenarios import ScenarioContext, parse_scenario
 from simulators.tap import Tap
-from tests.sim_support import district_data
+from tests.support.district import district_data
 from transport.mqtt import Message
 
 SPEED, SECONDS, START_S = 300.0, 16.0, 60.0

@@ -18,7 +18,7 @@ from simulators.kinds import site_kind
 from simulators.model import site_rng
 from simulators.models import MODEL_CLASSES, build_model
 from simulators.quiet import SiteLimits
-from tests.sim_support import TZ, district_data
+from tests.support.district import TZ, district_data
 
 SITES = """
 - {id: MALL, name: Some Mall, kind: mall, family: crowd_venue, street: main, sector: bureau,

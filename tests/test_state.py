@@ -21,7 +21,7 @@ from domain.severity import Severity
 from store.state import Entry, StateStore, Tracking
 from store.state.db import normalise_url
 from store.state.models import Base, TokenRow
-from store.state.records import ms_to_dt
+from store.state.records import NewOutbox, ms_to_dt
 
 T0 = 1_764_300_000_000
 REPO = Path(__file__).resolve().parents[1]
@@ -304,12 +304,17 @@ def test_silences_list_expire_and_delete(store: StateStore) -> None:
     assert store.purge_silences(purge_at) == 2
 
 
+def _row(event_id: int, alert_id: str, target: str) -> NewOutbox:
+    return NewOutbox(event_key=str(event_id), subject="alert", subject_id=alert_id, channel="mqtt",
+                     target_kind="topic", target=target, department="commerce", site="S1", metric="m",
+                     payload=b"{}", event_id=event_id)
+
+
 def _outbox_rows(store: StateStore, alert_id: str, targets: list[str]) -> None:
-    from store.state.records import NewOutbox
     with store.transaction() as tx:
         for t in targets:
             ev = tx.add_event(alert_id, EventType.SEVERITY_CHANGED, T0, Severity.RED)
-            tx.enqueue([NewOutbox(ev.id, alert_id, None, "mqtt", t, "commerce", b"{}")], due_ms=0)
+            tx.enqueue([_row(ev.id, alert_id, t)], due_ms=0)
 
 
 def test_outbox_heads_are_fifo_per_target_and_claims_are_exclusive(make_store) -> None:
@@ -341,10 +346,9 @@ def test_outbox_heads_are_fifo_per_target_and_claims_are_exclusive(make_store) -
 
 
 def test_outbox_dedups_an_event_per_target(store: StateStore) -> None:
-    from store.state.records import NewOutbox
     alert_id = add(store, entry())
     [(ev, _)] = store.events_since(0)
-    row = NewOutbox(ev.id, alert_id, None, "mqtt", "topic:a", "commerce", b"{}")
+    row = _row(ev.id, alert_id, "topic:a")
     with store.transaction() as tx:
         tx.enqueue([row])
     with pytest.raises(IntegrityError), store.transaction() as tx:

@@ -1,9 +1,11 @@
-"""``GET /api/v1/stream``: the caller's alert events as Server-Sent Events.
+"""``GET /api/v1/stream``: the caller's alert (and hazard) events as Server-Sent Events.
 
 A client that reconnects with ``Last-Event-ID`` first gets what it missed from the book, then
 the live events; the subscription is taken *before* reading the book, so an event committed
 in between arrives at least once, and ids already sent are skipped. A subscriber that falls
 behind (its queue overflows) catches up from the book the same way instead of losing events.
+Hazard notices have string ids (``hazard-{id}``): their frames carry no ``id:`` line, so a
+client's Last-Event-ID stays the last alert event id, which the book can resume from.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from alerting.notify.broadcast import AsyncSubscriber, Broadcaster
-from alerting.notify.payload import notification_body
 from api.deps import API_CHECKS, Caller, Ctx, Principal, State, sees_alert
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, UNAVAILABLE, Responses
 from domain.alerts import Alert, AlertEvent
+from domain.principal import Role
+from notify import AsyncSubscriber, Broadcaster, Notice, alert_notice
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES)
@@ -37,8 +39,19 @@ class _Stream:
         self.recent: deque[int] = deque(maxlen=_RECENT)
 
     def frame(self, event: AlertEvent, alert: Alert) -> bytes:
-        body = notification_body(event, alert, self.caller.department, self.ctx.district.tz)
-        return b"id: %d\ndata: %s\n\n" % (event.id, body)
+        return self.notice_frame(alert_notice(event, alert, self.ctx.district.tz))
+
+    def notice_frame(self, notice: Notice) -> bytes:
+        body = notice.payload(self.caller.department)
+        if isinstance(notice.event_id, int):
+            return b"id: %d\ndata: %s\n\n" % (notice.event_id, body)
+        return b"data: %s\n\n" % body
+
+    def sees(self, notice: Notice) -> bool:
+        """As ``sees_alert``: site users by site, everyone else by the notice's departments."""
+        if self.caller.role is Role.SITE:
+            return self.caller.sees_site(notice.site)
+        return self.caller.sees(notice.departments)
 
     async def catch_up(self) -> AsyncIterator[bytes]:
         while True:
@@ -72,12 +85,13 @@ class _Stream:
                         return
                     yield b": keep-alive\n\n"
                     continue
-                event, alert = notice.event, notice.alert
-                sent = event.id <= self.floor or event.id in self.recent
-                if sent or not sees_alert(self.caller, alert):
+                eid = notice.event_id
+                sent = isinstance(eid, int) and (eid <= self.floor or eid in self.recent)
+                if sent or not self.sees(notice):
                     continue
-                self.recent.append(event.id)
-                yield self.frame(event, alert)
+                if isinstance(eid, int):
+                    self.recent.append(eid)
+                yield self.notice_frame(notice)
         finally:
             sub.close()
 

@@ -9,11 +9,19 @@ from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas import SubscriptionIn, SubscriptionOut
 from domain.severity import Severity
+from notify import TargetPolicy
 from store.state.records import Subscription
 
 # Site users have no subscriptions (403); viewers read their department's, operators also change them.
 router = APIRouter(prefix="/api/v1/subscriptions", tags=["subscriptions"], dependencies=STAFF_CHECKS,
                    responses=AUTH_RESPONSES | FORBIDDEN)
+
+
+def target_policy(ctx: Ctx) -> TargetPolicy:
+    """The process's policy (tests inject one with a resolver of their own), else from Settings."""
+    if ctx.targets is not None:
+        return ctx.targets
+    return TargetPolicy.from_settings(ctx.settings, ctx.district.name)
 
 
 def _out(s: Subscription, ctx: Ctx) -> SubscriptionOut:
@@ -36,11 +44,13 @@ def create_subscription(body: SubscriptionIn, ctx: Ctx, caller: Operator, state:
             raise ApiError(422, f"body {name}: unknown {name[:-1]} {unknown[0]!r} "
                                 "(not in the district config)")
     try:
+        # Where it may point (contract section 6), on what the URL's host resolves to now.
+        target_policy(ctx).check_subscription(body.channel, body.url, department, caller.is_admin)
         sub = state.create_subscription(
             department=department, channel=body.channel, url=body.url, secret=body.secret,
             min_severity=Severity.parse(body.min_severity), families=body.families, streets=body.streets,
-            sites=body.sites)
-    except ValueError as err:
+            sites=body.sites, admin_scope=caller.is_admin)
+    except ValueError as err:  # TargetRefused included
         raise ApiError(422, f"body {err}") from None
     audit.record("subscription.create", f"subscription:{sub.id}",
                  f"department {department}, {sub.channel} {sub.url}"[:200])

@@ -82,14 +82,17 @@ class AccessStore(SessionSource):
 
     def create_subscription(self, *, department: str, channel: str, url: str, secret: str = "",
                             min_severity: Severity = Severity.BLUE, families: Iterable[str] = (),
-                            streets: Iterable[str] = (), sites: Iterable[str] = ()) -> Subscription:
+                            streets: Iterable[str] = (), sites: Iterable[str] = (),
+                            admin_scope: bool = False) -> Subscription:
         """Stores a subscription. ``channel`` is ``webhook`` (``url`` an http(s) URL; ``secret``
-        signs the body) or ``mqtt`` (``url`` a topic on the service's broker).
+        signs the body) or ``mqtt`` (``url`` a topic on the service's broker). Where a target may
+        point (contract section 6) is ``notify.TargetPolicy``'s to check, before this.
         Raises ValueError naming the option and the value for a bad channel or target."""
         _check_target(channel, url)
         row = SubscriptionRow(department=department, channel=channel, url=url, secret=secret,
                               min_severity=int(min_severity), families=list(families),
-                              streets=list(streets), sites=list(sites), created_ms=now_ms())
+                              streets=list(streets), sites=list(sites), created_ms=now_ms(),
+                              admin_scope=admin_scope)
         with self._write() as s:
             s.add(row)
             s.flush()

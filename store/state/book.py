@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from domain.alerts import Alert, AlertEvent, AlertKey, AlertState, EventType
 from domain.severity import Severity
 from store.state.convert import alert_of, entry_of, event_of, int_id, subscription_of
+from store.state.leases import holds as lease_holds
 from store.state.models import AlertDepartmentRow, AlertRow, EventRow, OutboxRow, SubscriptionRow
 from store.state.records import Entry, NewOutbox, Subscription, dt_to_ms
 from store.state.session import SessionSource, now_ms
@@ -33,6 +34,11 @@ class BookTx:
         self._s = session
         self._rows: dict[int, AlertRow] = {}
         self._subs: dict[str, list[Subscription]] = {}
+
+    def holds(self, owner: str, claims: Mapping[int, int]) -> set[int]:
+        """The fence (contract section 12): the partitions of ``claims`` (partition → epoch) whose
+        lease ``owner`` still holds, their rows locked until this transaction ends."""
+        return lease_holds(self._s, owner, claims)
 
     def live(self, key: AlertKey) -> Entry | None:
         """The key's alert that is not closed (at most one, by the unique index)."""
@@ -106,7 +112,7 @@ class BookTx:
         return self._subs[department]
 
     def has_outbox(self, event_id: int) -> bool:
-        """Whether any notification was planned for the event (a throttled one has none)."""
+        """Whether any notification was planned for the alert event (a throttled one has none)."""
         q = select(OutboxRow.id).where(OutboxRow.event_id == event_id).limit(1)
         return self._s.scalar(q) is not None
 
@@ -116,11 +122,12 @@ class BookTx:
         n = 0
         for it in items:
             self._s.add(OutboxRow(
-                event_id=it.event_id, alert_id=int(it.alert_id),
+                subject=it.subject, subject_id=it.subject_id, event_key=it.event_key, event_id=it.event_id,
+                alert_id=int(it.subject_id) if it.subject == "alert" else None,
                 subscription_id=None if it.subscription_id is None else int(it.subscription_id),
-                channel=it.channel, target=it.target, department=it.department, status="pending",
-                attempts=0, next_attempt_ms=now if due_ms is None else due_ms, created_ms=now,
-                payload=it.payload,
+                channel=it.channel, target_kind=it.target_kind, target=it.target, department=it.department,
+                site=it.site, metric=it.metric, status="pending", attempts=0,
+                next_attempt_ms=now if due_ms is None else due_ms, created_ms=now, payload=it.payload,
             ))
             n += 1
         return n

@@ -76,6 +76,7 @@ def subscription_of(row: SubscriptionRow) -> Subscription:
         streets=tuple(row.streets or ()),
         sites=tuple(row.sites or ()),
         created_at=ms_to_dt(row.created_ms),
+        admin_scope=bool(row.admin_scope),
     )
 
 
@@ -95,12 +96,18 @@ def silence_of(row: SilenceRow) -> Silence:
 def outbox_of(row: OutboxRow) -> OutboxItem:
     return OutboxItem(
         id=row.id,
+        event_key=row.event_key,
+        subject=row.subject,
+        subject_id=row.subject_id,
         event_id=row.event_id,
-        alert_id=str(row.alert_id),
+        alert_id=None if row.alert_id is None else str(row.alert_id),
         subscription_id=None if row.subscription_id is None else str(row.subscription_id),
         channel=row.channel,
+        target_kind=row.target_kind,
         target=row.target,
         department=row.department,
+        site=row.site,
+        metric=row.metric,
         attempts=row.attempts,
         next_attempt_ms=row.next_attempt_ms,
         status=row.status,

@@ -121,6 +121,9 @@ class SubscriptionRow(Base):
     streets: Mapped[list[str]] = mapped_column(JSON, default=list)
     sites: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # Made by the admin: an mqtt subscription may then publish anywhere under {district}/alerts/,
+    # a department's only under its own {district}/alerts/{department}/ (contract section 6).
+    admin_scope: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class TokenRow(Base):
@@ -152,17 +155,32 @@ class SilenceRow(Base):
 
 
 class OutboxRow(Base):
+    """One notification: an event (of an alert or a hazard) for one department through one target.
+
+    ``subject``/``subject_id`` name what the event is about; ``event_key`` is the event id as the
+    body carries it (``"123"`` for alert events, ``"hazard-45"`` for hazard events). ``site`` and
+    ``metric`` are columns so that the silence stage never parses the body.
+    """
+
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Pk, primary_key=True, autoincrement=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
-    alert_id: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(String(16), default="alert")  # alert | hazard
+    subject_id: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(64))
+    # Alert rows only (hazard events live in their own table): deleting the event deletes its rows.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"),
+                                                 nullable=True)
+    alert_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # No foreign key: deleting a subscription must not lose the record of what was sent;
     # the worker drops pending rows whose subscription is gone.
     subscription_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     channel: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(512))
+    target_kind: Mapped[str] = mapped_column(String(16))  # subscription | topic
+    target: Mapped[str] = mapped_column(String(512))  # the FIFO key: sub:<id> | topic:<topic>
     department: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
@@ -173,7 +191,7 @@ class OutboxRow(Base):
 
     __table_args__ = (
         # Dedup: an event reaches one target once, however often it is planned.
-        UniqueConstraint("event_id", "target", name="uq_outbox_event_target"),
+        UniqueConstraint("event_key", "target", name="uq_outbox_event_key_target"),
         Index("ix_outbox_status_target", "status", "target", "id"),
         Index("ix_outbox_status_due", "status", "next_attempt_ms"),
     )

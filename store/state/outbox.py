@@ -86,7 +86,8 @@ class OutboxStore(SessionSource):
         newer = aliased(OutboxRow)
         q = (select(OutboxRow)
              .join(AlertRow, AlertRow.id == OutboxRow.alert_id)
-             .where(OutboxRow.status == "silenced", OutboxRow.created_ms >= since_ms,
+             .where(OutboxRow.subject == "alert", OutboxRow.status == "silenced",
+                    OutboxRow.created_ms >= since_ms,
                     AlertRow.state.in_(FIRING_STATES),
                     ~exists().where(newer.target == OutboxRow.target, newer.alert_id == OutboxRow.alert_id,
                                     newer.id > OutboxRow.id))
@@ -126,11 +127,13 @@ class OutboxStore(SessionSource):
                 .where(OutboxRow.status == PENDING).group_by(OutboxRow.target).subquery())
 
     def outbox_items(self, *, event_id: int | None = None, status: str | None = None,
-                     target: str | None = None) -> list[OutboxItem]:
+                     target: str | None = None, event_key: str | None = None) -> list[OutboxItem]:
         """Outbox rows in id order, filtered (inspection and tests)."""
         q = select(OutboxRow).order_by(OutboxRow.id)
         if event_id is not None:
             q = q.where(OutboxRow.event_id == event_id)
+        if event_key is not None:
+            q = q.where(OutboxRow.event_key == event_key)
         if status is not None:
             q = q.where(OutboxRow.status == status)
         if target is not None:

@@ -68,11 +68,13 @@ class Subscription:
     streets: tuple[str, ...]
     sites: tuple[str, ...]
     created_at: datetime
+    admin_scope: bool = False  # made by the admin: an mqtt topic anywhere under {district}/alerts/
 
-    def matches(self, severity: Severity, family: str, street: str, site: str) -> bool:
-        """Empty filters match everything, as in the contract's subscription body."""
+    def matches(self, severity: Severity | None, family: str, street: str, site: str) -> bool:
+        """Empty filters match everything, as in the contract's subscription body; a ``severity``
+        of None (hazard events) is not filtered by ``min_severity``."""
         return (
-            severity >= self.min_severity
+            (severity is None or severity >= self.min_severity)
             and (not self.families or family in self.families)
             and (not self.streets or street in self.streets)
             and (not self.sites or site in self.sites)
@@ -97,17 +99,25 @@ class Silence:
 class OutboxItem:
     """One notification to deliver: an event for one department through one target.
 
-    ``target`` names the receiver (``sub:<id>`` for a subscription, ``topic:<topic>`` for the
-    contract's per-department MQTT topic); rows of one target are delivered in id order.
+    ``target`` is the FIFO key of the receiver (``sub:<id>`` for a subscription, ``topic:<topic>``
+    for the contract's per-department MQTT topic; ``target_kind`` says which); rows of one target
+    are delivered in id order. ``event_key`` is the event id as the body carries it; ``event_id``
+    and ``alert_id`` are set for alert events only.
     """
 
     id: int
-    event_id: int
-    alert_id: str
+    event_key: str
+    subject: str  # alert | hazard
+    subject_id: str
+    event_id: int | None
+    alert_id: str | None
     subscription_id: str | None
     channel: str
+    target_kind: str  # subscription | topic
     target: str
     department: str
+    site: str
+    metric: str | None
     attempts: int
     next_attempt_ms: int
     status: str  # pending | delivered | failed | silenced | dropped
@@ -119,12 +129,17 @@ class OutboxItem:
 
 @dataclass(frozen=True, slots=True)
 class NewOutbox:
-    """An outbox row to add with an event (same transaction)."""
+    """An outbox row to add with its event (same transaction); built by ``notify``'s planner."""
 
-    event_id: int
-    alert_id: str
-    subscription_id: str | None
+    event_key: str
+    subject: str
+    subject_id: str
     channel: str
+    target_kind: str
     target: str
     department: str
+    site: str
+    metric: str | None
     payload: bytes
+    event_id: int | None = None  # alert events: the alert_events row
+    subscription_id: str | None = None

@@ -50,7 +50,8 @@ class ServeProcess:
         self.log = workdir / "serve.log"
         self.env = clean_env(mqtt_url=stack.mqtt_url, influx_url=stack.influx_url,
                              state_url=f"sqlite:///{workdir / 'state.db'}", data_dir=str(self.data_dir),
-                             api_port=str(self.port), admin_token=ADMIN_TOKEN, log_level="INFO")
+                             api_port=str(self.port), admin_token=ADMIN_TOKEN, log_level="INFO",
+                             webhook_allow="127.0.0.1")  # the tests' webhook receivers are on loopback
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 

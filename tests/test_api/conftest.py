@@ -22,6 +22,7 @@ from domain.alerts import Alert
 from domain.district import District, parse_district
 from domain.readings import Batch, Reading
 from domain.settings import Settings
+from notify import TargetPolicy
 from service.stack import StackInfo
 from store.influx import InfluxClient
 from store.state import StateStore
@@ -115,8 +116,10 @@ def api_district(district: str) -> District:
 def build_api(district: District, state: StateStore, influx: InfluxClient | None,
               heartbeat_s: float = 15.0) -> Api:
     registry = CollectorRegistry()
-    service = AlertService(district, state, registry=registry)
-    ctx = ApiContext(district=district, settings=Settings(), admin_token=ADMIN_TOKEN, registry=registry,
+    settings = Settings(webhook_allow="127.0.0.1")  # the tests' webhook receivers listen on loopback
+    service = AlertService(district, state, registry=registry,
+                           targets=TargetPolicy.from_settings(settings, district.name))
+    ctx = ApiContext(district=district, settings=settings, admin_token=ADMIN_TOKEN, registry=registry,
                      health=lambda: ("ok", {"state": {"ok": True}}), state=state, influx=influx,
                      alerts=service, sse_heartbeat_s=heartbeat_s)
     return Api(create_app(ctx), ctx, service, state)

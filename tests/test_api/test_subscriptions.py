@@ -37,7 +37,8 @@ def test_the_admin_subscribes_a_named_department_and_filters_the_list(api: Api):
         "fire", "commerce"]
     only = api.client.get("/api/v1/subscriptions?department=commerce", headers=ADMIN).json()
     assert [s["department"] for s in only] == ["commerce"]
-    mqtt = api.client.post("/api/v1/subscriptions", json={"channel": "mqtt", "url": "ops/fire/alerts",
+    topic = f"{api.ctx.district.name}/alerts/ops/fire"  # the admin's topics: under {district}/alerts/
+    mqtt = api.client.post("/api/v1/subscriptions", json={"channel": "mqtt", "url": topic,
                                                            "department": "fire"}, headers=ADMIN)
     assert mqtt.status_code == 201 and mqtt.json()["channel"] == "mqtt"
 
