@@ -26,10 +26,12 @@ from domain.district import District
 from domain.settings import Settings
 from ingest.pipeline import Ingest
 from notify import TargetPolicy
+from service.hazards import start_supervision
 from store.deadletters import DeadLetters
 from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
 from store.state import StateStore
+from supervision.service import SupervisionService
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class Runtime:
         self.targets = TargetPolicy.from_settings(settings, district.name)  # contract section 6
         self.state: StateStore | None = None
         self.alerts: AlertService | None = None
+        self.supervision: SupervisionService | None = None
         self.ingest: Ingest | None = None
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._ping = _Ping(self.influx)
@@ -119,6 +122,7 @@ class Runtime:
         self._seed_deadman(self.alerts)
         self.scheduler.start()
         self.alerts.start(self.scheduler)
+        self.supervision = start_supervision(self.district, self.state, self.alerts, self.scheduler)
         self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.submit_batch, self.dead_letters,
                              self.registry)
         self.ingest.start()
@@ -166,7 +170,8 @@ class Runtime:
 
     def api_context(self) -> ApiContext:
         return ApiContext(self.district, self.settings, self.admin_token, self.registry, self.health,
-                          state=self.state, influx=self.influx, alerts=self.alerts, targets=self.targets)
+                          state=self.state, influx=self.influx, alerts=self.alerts, targets=self.targets,
+                          supervision=self.supervision)
 
     def health(self) -> tuple[str, dict[str, Any]]:
         influx_ok, influx_detail = self._ping.get()
@@ -198,6 +203,7 @@ class Runtime:
         steps: list[tuple[str, Any]] = [
             ("ingest", (lambda: ingest.stop(timeout)) if ingest else None),
             ("mqtt", self.mqtt.close),  # after the drain: the acks queued above go out first
+            ("supervision", self.supervision.stop if self.supervision else None),
             ("alerting", alerts.stop if alerts else None),
             ("scheduler", self._stop_scheduler),
             ("writer", lambda: self.writer.stop(timeout)),

@@ -1,0 +1,50 @@
+"""Hazard events as notifications: one ``notify.Notice`` per event, by the same delivery as alerts.
+
+The body is ``{"event_id", "type", "department", "hazard": {...}}`` with ``event_id``
+``hazard-{id}`` (never equal to an alert event's) and ``type`` ``hazard_listed`` ...; MQTT goes to
+``{district}/hazards/{department}/{level}``; ``min_severity`` does not filter (``severity``
+None), the family, street and site filters do. The outbox rows are written in the event's own
+transaction (``plan``), the SSE stream and the delivery wake-up follow the commit (``published``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+
+from sqlalchemy.orm import Session
+
+from domain.hazards import Hazard, HazardEvent
+from notify import Notice, enqueue_notice, hazard_topic
+from supervision.json import hazard_json
+
+
+class HazardNotices:
+    """``publish`` is the SSE broadcaster's, ``kick`` the delivery worker's (either may be None)."""
+
+    def __init__(self, district: str, tz: tzinfo, mqtt_topics: bool,
+                 publish: Callable[[Notice], None] | None = None, kick: Callable[[], None] | None = None) -> None:
+        self._district = district
+        self._tz = tz
+        self._mqtt_topics = mqtt_topics
+        self._publish = publish
+        self._kick = kick
+
+    def notice(self, event: HazardEvent, hazard: Hazard, departments: Sequence[str] | None = None) -> Notice:
+        deps = tuple(hazard.departments if departments is None else departments)
+        event_id = f"hazard-{event.id}"
+        body = {"event_id": event_id, "type": event.notice_type, "hazard": hazard_json(hazard, self._tz)}
+        topics = ({d: hazard_topic(self._district, d, hazard.level.value) for d in deps}
+                  if self._mqtt_topics else {})
+        return Notice(subject="hazard", subject_id=hazard.id, event_id=event_id, type=event.notice_type,
+                      body=body, departments=deps, site=hazard.site, family=hazard.family,
+                      street=hazard.street, topics=topics)
+
+    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> int:
+        return enqueue_notice(session, self.notice(event, hazard, departments))
+
+    def published(self, event: HazardEvent, hazard: Hazard) -> None:
+        if self._publish is not None:
+            self._publish(self.notice(event, hazard))
+        if self._kick is not None:
+            self._kick()

@@ -1,0 +1,73 @@
+"""Hazard events reach the hazard's departments by webhook and under
+``{district}/hazards/{department}/{level}`` on the real Mosquitto, through the alerts' outbox:
+``min_severity`` does not filter them, the site filter does, and an overdue step notifies the
+departments it adds."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerting.service import AlertService
+from domain.severity import Severity
+from notify import TargetPolicy
+from service.hazards import start_supervision
+from service.stack import StackInfo
+from store.state import StateStore
+from store.state.records import dt_to_ms
+from tests.e2e.webhooks import WebhookReceiver
+from tests.helpers import cli_subscribe, wait_until
+from tests.test_supervision import SITE_S1, district
+from transport.mqtt import MqttClient
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver()
+    yield r
+    r.close()
+
+
+def test_hazard_events_by_webhook_and_mqtt(stack: StackInfo, store: StateStore, receiver: WebhookReceiver) -> None:
+    name = f"h{uuid.uuid4().hex[:8]}"
+    d = district(name)
+    publisher = MqttClient(stack.mqtt_url, f"{name}-notify")
+    publisher.connect(10)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start()
+    alerts = AlertService(d, store, publisher=publisher, targets=TargetPolicy(name, allow="127.0.0.1"))
+    alerts.start(scheduler)
+    sup = start_supervision(d, store, alerts, scheduler)
+    try:
+        store.create_subscription(department="trade", channel="webhook", url=receiver.url("/trade"),
+                                  secret="s3cret", min_severity=Severity.RED)
+        store.create_subscription(department="trade", channel="webhook", url=receiver.url("/only-s2"),
+                                  sites=["S2"])
+        store.create_subscription(department="bureau", channel="webhook", url=receiver.url("/bureau"))
+        got: list[bytes] = []
+        sub = threading.Thread(target=lambda: got.extend(
+            cli_subscribe(stack, f"{name}/hazards/trade/#", count=1, timeout=15)))
+        sub.start()
+        threading.Event().wait(1.0)  # mosquitto_sub is subscribed before the event is published
+        h = sup.ledger.file(SITE_S1, "S1", "加油机漏油").hazard
+        wait_until(lambda: len(receiver.events("/trade")) >= 1, 15, "hazard_listed at the trade webhook")
+        sub.join(20)
+        body = receiver.events("/trade")[0]
+        assert (body["type"], body["department"], body["hazard"]["id"]) == ("hazard_listed", "trade", h.id)
+        assert str(body["event_id"]).startswith("hazard-")
+        assert receiver.deliveries("/trade")[0].signature_ok("s3cret")
+        assert got and orjson.loads(got[0])["type"] == "hazard_listed"
+        sup.run_overdue(dt_to_ms(h.deadline) + 86_400_000 + 1)  # steps 1 and 2: bureau is added
+        wait_until(lambda: any(e["type"] == "hazard_overdue" for e in receiver.events("/bureau")), 15,
+                   "hazard_overdue at the bureau webhook")
+        assert receiver.events("/only-s2") == []  # its site filter keeps S1's hazard out
+    finally:
+        sup.stop()
+        alerts.stop()
+        scheduler.shutdown(wait=False)
+        publisher.close()
