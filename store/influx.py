@@ -183,6 +183,9 @@ class _Metrics:
               registry=reg).set_function(lambda: writer.pending_points)
 
 
+REPLAY_SLICE_S = 0.5
+
+
 class InfluxWriter:
     """Batches lines and writes them from one thread, one request at a time.
 
@@ -319,9 +322,11 @@ class InfluxWriter:
                     if not self._pending:
                         self._flush_now = False
                     self._cond.notify_all()
-            elif self.spool and not self._stopping:
+            # Replay also between batches: under steady load there is never a moment without one,
+            # and the spool must still drain while the load goes on.
+            if self.spool and not self._stopping and time.monotonic() >= self._next_replay:
                 try:
-                    self._replay_one()
+                    self._replay_some()
                 except Exception:  # e.g. an unreadable spool file: wait, keep the file, try again
                     log.exception("replaying the spool %s failed", self.spool.directory)
                     self._next_replay = time.monotonic() + self._backoff_max
@@ -396,6 +401,13 @@ class InfluxWriter:
             except OSError as exc:  # nowhere to keep the data: hold everything back and retry
                 log.error("cannot write to the spool %s: %s; retrying", self.spool.directory, exc)
                 time.sleep(1.0)
+
+    def _replay_some(self) -> None:
+        """Replays segments, oldest first, for up to REPLAY_SLICE_S, so new batches (and the acks
+        waiting on them) are not held back for long; a failure sets the backoff and stops."""
+        deadline = time.monotonic() + REPLAY_SLICE_S
+        while self.spool and time.monotonic() < deadline and time.monotonic() >= self._next_replay:
+            self._replay_one()
 
     def _replay_one(self) -> None:
         seg = self.spool.oldest()

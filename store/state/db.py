@@ -42,6 +42,35 @@ def normalise_url(url: str) -> str:
     raise ValueError(f"SAFEWATCH_STATE_URL={url!r}: unsupported scheme {scheme!r} (sqlite or postgresql)")
 
 
+class SqliteFile:
+    """A SQLite database file as it was when opened: an open connection keeps working on a file
+    that was deleted (or replaced) meanwhile, so only comparing the path with it notices."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        st = path.stat()
+        self._id = (st.st_dev, st.st_ino)
+
+    @classmethod
+    def of(cls, engine: Engine) -> SqliteFile | None:
+        db = engine.url.database
+        if engine.dialect.name != "sqlite" or not db or db == ":memory:":
+            return None
+        return cls(Path(db))
+
+    def changed(self) -> str | None:
+        """Why the file is no longer the one opened, or None."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return f"database file {self.path} is gone"
+        except OSError as err:
+            return f"database file {self.path}: {err.strerror or err}"
+        if (st.st_dev, st.st_ino) != self._id:
+            return f"database file {self.path} was replaced by another file"
+        return None
+
+
 def create_state_engine(url: str) -> Engine:
     """An Engine for ``url`` with the per-backend settings above; creates a SQLite file's folder."""
     sa_url = make_url(normalise_url(url))

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from store.state.access import AccessStore
 from store.state.audit import AuditStore
 from store.state.book import BookReads, BookTx
-from store.state.db import create_state_engine, upgrade
+from store.state.db import SqliteFile, create_state_engine, upgrade
 from store.state.hazards import HazardStore
 from store.state.outbox import OutboxStore
 from store.state.people import PeopleStore
@@ -40,6 +40,7 @@ class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, HazardStore, O
         super().__init__(engine)
         self.url = url
         self.backend = engine.dialect.name  # "sqlite" | "postgresql"
+        self._file = SqliteFile.of(engine)  # so /health notices the file deleted or replaced under us
 
     @contextmanager
     def transaction(self) -> Iterator[BookTx]:
@@ -49,6 +50,8 @@ class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, HazardStore, O
 
     def ping(self) -> tuple[bool, str]:
         """(ok, detail) for /health."""
+        if self._file is not None and (why := self._file.changed()):
+            return False, f"sqlite: {why}"
         try:
             with self._read() as s:
                 s.execute(text("SELECT 1"))
