@@ -17,12 +17,16 @@ DATA ?=
 
 # The servers come from Debian; our launcher runs its own instances, so the system
 # services these packages may try to start (and fail to, without systemd) do not matter.
+# chromium is the browser the console tests drive (Playwright never downloads one); the font
+# gives it Chinese glyphs for the console's screenshots.
 deps:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null || missing="$$missing mosquitto"; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(APT) update && $(APT) install --no-install-recommends $$missing; \

@@ -32,6 +32,7 @@ from rich.console import Console
 
 from domain.config import ConfigError
 from domain.district import District, load_district
+from service.demo_accounts import create_accounts
 from service.demo_view import Board, note, watch
 from service.simulate import stop_on_sigterm
 from service.stack import (
@@ -181,6 +182,7 @@ def run_demo(args: argparse.Namespace) -> int:
         serve.start()
         print(f"serve: pid {serve.proc.pid if serve.proc else '?'} healthy", flush=True)
         print(f"API {serve.url}   docs {serve.url}/docs   admin token {serve.token}", flush=True)
+        _console_accounts(serve, district, [sc.site.id for sc in sim.scenarios])
         for sc in sim.scenarios:
             print(f"incident at +{sc.start_s:g} s: {sc.label} ({sc.site.name}): {sc.summary}", flush=True)
         worker = threading.Thread(target=sim.run, args=(stop,), name="simulation", daemon=True)
@@ -199,6 +201,18 @@ def run_demo(args: argparse.Namespace) -> int:
             worker.join(10.0)  # the devices switch off only once the loop has stopped using them
         _shut_down(sim, tap, serve, stack_dir, started)
     return 0
+
+
+def _console_accounts(serve: Serve, district: District, incident_sites: list[str]) -> None:
+    """Prints the console's address and the accounts made for it, one per role."""
+    try:
+        accounts = create_accounts(serve.url, serve.token, district, incident_sites)
+    except (RuntimeError, httpx.HTTPError) as err:  # the demo still runs; the API and its token work
+        print(f"safewatch demo: no console accounts: {err}", file=sys.stderr)
+        return
+    print(f"console {serve.url}/   sign in as one of:", flush=True)
+    for account in accounts:
+        print(account.line(), flush=True)
 
 
 def _fresh_book(demo_dir: Path) -> None:

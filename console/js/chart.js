@@ -55,11 +55,14 @@ export function chartSvg(spec) {
   } else {
     parts.push(`<text x="${(W / 2).toFixed(0)}" y="${(H / 2).toFixed(0)}" text-anchor="middle" fill="#5b6570">${esc(t('chart.empty'))}</text>`);
   }
+  const labelled = [];
   for (const f of fc) {
     const eta = Date.parse(f.eta);
     if (eta > endMs) continue;
     const x1 = x(spec.last.time); const y1 = clampY(spec.last.value); const x2 = x(eta); const y2 = clampY(f.threshold);
     parts.push(`<line class="forecast" x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" stroke="${COLOURS[f.level]}" stroke-width="2" stroke-dasharray="5 4"/>`);
+    if (labelled.some(([lx, ly]) => Math.abs(lx - x2) < 70 && Math.abs(ly - y2) < 14)) continue;  // no overprinting
+    labelled.push([x2, y2]);
     parts.push(`<text x="${(x2 - 3).toFixed(1)}" y="${(y2 + 12).toFixed(1)}" text-anchor="end" font-size="10" fill="${COLOURS[f.level]}">ETA ${esc(fmtTime(eta, 'clock'))}</text>`);
   }
   const label = t('chart.aria', { metric: spec.metric, unit: spec.unit || '', from: fmtTime(spec.start, 'short'), to: fmtTime(spec.end, 'short'), n: pts.length });

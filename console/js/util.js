@@ -29,3 +29,9 @@ export function fmtNum(v) {
   const a = Math.abs(v);
   return a >= 1000 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
 }
+
+// The page's filters from the address: only the keys of `defaults` (never ?lang= or strays).
+export function urlFilters(defaults) {
+  const q = new URLSearchParams(location.search);
+  return Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, q.get(k) ?? v]));
+}

@@ -6,14 +6,14 @@ import { ctx, can, failed, siteName, streetName, deptName, toast, unitOf } from 
 import { t, tx, fmtSpan, fmtTime } from '../i18n.js';
 import { subscribe } from '../live.js';
 import { esc, fmtNum, options, qs, SEVERITIES, sevRank } from '../util.js';
+import { urlFilters } from '../util.js';
 
 const ACTIVE = ['open', 'acknowledged', 'resolved'];
 const FAMILIES = ['gas_station', 'crowd_venue', 'underground'];
 
 export async function render(el) {
   document.title = `${t('nav.alerts')} · ${t('app.name')}`;
-  const f = Object.assign({ state: '', severity: '', family: '', street: '', sector: '', site: '' },
-    Object.fromEntries(new URLSearchParams(location.search)));
+  const f = urlFilters({ state: '', severity: '', family: '', street: '', sector: '', site: '' });
   const alerts = new Map();
   const escalatedSeen = new Set();
   const selected = new Set();

@@ -4,6 +4,7 @@ import { get } from '../api.js';
 import { ctx, failed, siteName, streetName, deptName } from '../app.js';
 import { t } from '../i18n.js';
 import { esc, options, qs } from '../util.js';
+import { urlFilters } from '../util.js';
 
 export const creditCard = (c) => `<section class="card" id="credit"><h2>${esc(t('credit.of'))}</h2>
   <p><strong class="grade grade-${esc(c.grade)}">${esc(t('credit.grade', { grade: c.grade }))}</strong> · ${esc(t('credit.score', { score: c.score }))} <span class="muted small">(${esc(c.window)})</span></p>
@@ -17,7 +18,7 @@ export async function render(el, site) {
     el.innerHTML = `<h1><a href="/sites/${encodeURIComponent(site)}">${esc(site)}</a> ${esc(siteName(site))}</h1>${creditCard(c)}<p><a href="/credit">${esc(t('credit.back'))}</a></p>`;
     return;
   }
-  const f = Object.assign({ grade: '', street: '', sector: '' }, Object.fromEntries(new URLSearchParams(location.search)));
+  const f = urlFilters({ grade: '', street: '', sector: '' });
   const sites = [...ctx.sites.values()];
   el.innerHTML = `<h1>${esc(t('credit.title'))}</h1>
     <form class="filters" id="credit-filters">

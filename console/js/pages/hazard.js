@@ -20,6 +20,16 @@ export async function render(el, id) {
   let h = await get(`/hazards/${encodeURIComponent(id)}`);
   const me = ctx.me;
   const draw = () => {
+    // a live redraw keeps what is being typed in every form (file inputs cannot be refilled)
+    const typed = [...el.querySelectorAll('form textarea, form input:not([type=file])')].map((x) => [x.form.id, x.name, x.value]);
+    render_();
+    for (const [form, name, value] of typed) {
+      const x = el.querySelector(`#${form} [name="${name}"]`);
+      if (x && value) x.value = value;
+    }
+    bind();
+  };
+  const render_ = () => {
     document.title = `${t('hazard.title', { id: h.id })} · ${t('app.name')}`;
     const worker = can.write() || can.site();
     const verifier = can.admin() || (can.write() && me.department === h.sector);
@@ -50,15 +60,20 @@ export async function render(el, id) {
           <div><button type="submit">${esc(t('hazard.addprogress'))}</button></div></form>
         <form id="attach-form" class="grid"><label>${esc(t('hazard.upload'))}<input type="file" name="file" accept="image/jpeg,image/png,application/pdf" required></label>
           <div><button type="submit">${esc(t('hazard.uploadbutton'))}</button></div></form>
-        <form id="submit-form" class="grid"><label class="wide">${esc(t('hazard.submitnote'))}<textarea name="note" required></textarea></label>
+        <form id="submit-form" class="grid"><label class="wide">${esc(t('hazard.submitnote'))}<textarea name="note"></textarea></label>
           <div><button class="primary" type="submit">${esc(t('hazard.submit'))}</button></div></form></section>` : ''}
       ${verifier && h.state === 'review' ? `<section class="card"><h2 id="verify-h">${esc(t('hazard.verify'))}</h2>
         <form id="verify-form" class="grid" aria-labelledby="verify-h"><label class="wide">${esc(t('hazard.verifynote'))}<textarea name="note" required></textarea></label>
           <div><button class="primary" type="submit" value="accept">${esc(t('hazard.accept'))}</button> <button class="danger" type="submit" value="reject">${esc(t('hazard.reject'))}</button></div></form></section>` : ''}`;
-    bind();
   };
-  const act = async (path, body) => {
-    try { await post(`/hazards/${encodeURIComponent(h.id)}/${path}`, body); h = await get(`/hazards/${encodeURIComponent(h.id)}`); toast(t('saved')); draw(); } catch (err) { failed(err); }
+  const act = async (path, body, form) => {
+    try {
+      await post(`/hazards/${encodeURIComponent(h.id)}/${path}`, body);
+      form?.reset();
+      h = await get(`/hazards/${encodeURIComponent(h.id)}`);
+      toast(t('saved'));
+      draw();
+    } catch (err) { failed(err); }
   };
   function bind() {
     el.querySelector('#plan-form')?.addEventListener('submit', (e) => {
@@ -67,13 +82,13 @@ export async function render(el, id) {
       // end of the chosen day in the district's zone, never past the hazard's own deadline
       const endOfDay = Date.parse(`${body.deadline}T23:59:00${zoneOffset(Date.parse(h.deadline))}`);
       body.deadline = new Date(Math.min(endOfDay, Date.parse(h.deadline))).toISOString();
-      act('plan', body);
+      act('plan', body, e.target);
     });
-    el.querySelector('#progress-form')?.addEventListener('submit', (e) => { e.preventDefault(); act('progress', formData(e.target)); });
-    el.querySelector('#submit-form')?.addEventListener('submit', (e) => { e.preventDefault(); act('submit', formData(e.target)); });
+    el.querySelector('#progress-form')?.addEventListener('submit', (e) => { e.preventDefault(); act('progress', formData(e.target), e.target); });
+    el.querySelector('#submit-form')?.addEventListener('submit', (e) => { e.preventDefault(); act('submit', formData(e.target), e.target); });
     el.querySelector('#verify-form')?.addEventListener('submit', (e) => {
       e.preventDefault();
-      act('verify', { accept: e.submitter?.value === 'accept', note: formData(e.target).note });
+      act('verify', { accept: e.submitter?.value === 'accept', note: formData(e.target).note }, e.target);
     });
     el.querySelector('#attach-form')?.addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -88,6 +103,6 @@ export async function render(el, id) {
   }
   draw();
   return subscribe((msg) => {
-    if (msg.hazard && String(msg.hazard.id) === String(h.id)) get(`/hazards/${encodeURIComponent(h.id)}`).then((x) => { h = x; draw(); }).catch(failed);
+    if (msg.hazard && String(msg.hazard.id) === String(h.id) && msg.hazard.updated_at !== h.updated_at) get(`/hazards/${encodeURIComponent(h.id)}`).then((x) => { h = x; draw(); }).catch(failed);
   });
 }

@@ -5,6 +5,7 @@ import { ctx, can, failed, go, siteName, streetName, deptName, toast } from '../
 import { t, tx, fmtTime, fmtSpan } from '../i18n.js';
 import { subscribe } from '../live.js';
 import { esc, formData, options, qs } from '../util.js';
+import { urlFilters } from '../util.js';
 
 const STATES = ['listed', 'rectifying', 'review', 'closed'];
 
@@ -23,8 +24,7 @@ export const hazardRows = (list) => list.map((h) => `<tr class="${esc(h.state)}"
 
 export async function render(el) {
   document.title = `${t('nav.hazards')} · ${t('app.name')}`;
-  const f = Object.assign({ state: '', level: '', source: '', overdue: '', street: '', sector: '', site: '' },
-    Object.fromEntries(new URLSearchParams(location.search)));
+  const f = urlFilters({ state: '', level: '', source: '', overdue: '', street: '', sector: '', site: '' });
   const sites = [...ctx.sites.values()];
   const sectors = [...new Set(sites.map((s) => s.sector))];
   const streets = [...new Set(sites.map((s) => s.street))];

@@ -64,15 +64,20 @@ export async function render(el) {
       const x0 = Math.min(...ps.map((p) => p[0])) - 14; const y0 = Math.min(...ps.map((p) => p[1])) - 14;
       const x1 = Math.max(...ps.map((p) => p[0])) + 14; const y1 = Math.max(...ps.map((p) => p[1])) + 14;
       return `<g class="street"><rect x="${x0.toFixed(1)}" y="${y0.toFixed(1)}" width="${(x1 - x0).toFixed(1)}" height="${(y1 - y0).toFixed(1)}" rx="10" fill="none" stroke="#9aa5b1" stroke-dasharray="4 3"/>
-        <text x="${(own ? own[0] : x0 + 4).toFixed(1)}" y="${(own ? own[1] + 4 : y0 - 4).toFixed(1)}" font-size="12" font-weight="600" fill="#334">${esc(streetName(st))}</text></g>`;
+        <text x="${(own ? own[0] : x0 + 4).toFixed(1)}" y="${(own ? own[1] + 4 : y0 - 4).toFixed(1)}" font-size="14" font-weight="600" fill="#334">${esc(streetName(st))}</text></g>`;
     }).join('');
     const dots = sites.map((s) => {
       const [x, y] = pos.get(s.id); const sev = worstOf.get(s.id);
       const label = `${s.id} ${s.name}: ${sev ? tx('sev', sev) : t('map.calm')}`;
       return `<a href="/sites/${encodeURIComponent(s.id)}" aria-label="${esc(label)}"><g class="site"><title>${esc(label)}</title>
         <circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="${sev ? 8 : 6}" fill="${sev ? COLOURS[sev] : '#c4cbd3'}" stroke="#1b1f24" stroke-width="${s.location ? 1 : 0.6}" ${s.location ? '' : 'stroke-dasharray="2 1.5"'}/>
-        ${sev ? `<text x="${(x + 10).toFixed(1)}" y="${(y + 4).toFixed(1)}" font-size="10" fill="#1b1f24">${esc(s.id)} ${esc(tx('sev', sev))}</text>` : ''}</g></a>`;
+        <text x="${(x + 10).toFixed(1)}" y="${(y + 4).toFixed(1)}" font-size="12" fill="#1b1f24"${sev ? ' font-weight="700"' : ''}>${esc(s.id)}${sev ? ` ${esc(tx('sev', sev))}` : ''}</text></g></a>`;
     }).join('');
+    // the drawing's own extent (plus room for labels), so a tall or narrow district fills the frame
+    const all = [...pos.values()];
+    const bx0 = Math.min(...all.map((p) => p[0])) - 40; const by0 = Math.min(...all.map((p) => p[1])) - 40;
+    const bx1 = Math.max(...all.map((p) => p[0])) + 120; const by1 = Math.max(...all.map((p) => p[1])) + 30;
+    const box = `${bx0.toFixed(0)} ${by0.toFixed(0)} ${Math.max(300, bx1 - bx0).toFixed(0)} ${Math.max(200, by1 - by0).toFixed(0)}`;
     const cell = (st, sec) => {
       const ids = new Set(sites.filter((s) => s.street === st && s.sector === sec).map((s) => s.id));
       if (!ids.size) return '<td class="cell muted">·</td>';
@@ -82,7 +87,7 @@ export async function render(el) {
     };
     el.innerHTML = `<h1>${esc(t('map.title'))}</h1><div class="row">
       <section class="card map-wrap"><h2>${esc(t('map.map'))}</h2>
-        <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(t('map.aria', { n: sites.length }))}">${labels}${dots}</svg>
+        <svg viewBox="${box}" role="img" aria-label="${esc(t('map.aria', { n: sites.length }))}">${labels}${dots}</svg>
         <div class="legend">${SEVERITIES.map((s) => `<span class="sev sev-${s}">${esc(tx('sev', s))}</span>`).join('')}<span class="muted">○ ${esc(t('map.calm'))}</span><span class="muted">${esc(t('map.nolocation'))}</span></div></section>
       <section class="card"><h2>${esc(t('map.matrix'))}</h2><table id="matrix"><thead><tr><th scope="col">${esc(t('f.street'))} \\ ${esc(t('f.sector'))}</th>${sectors.map((s) => `<th scope="col">${esc(deptName(s))}</th>`).join('')}</tr></thead>
         <tbody>${streets.map((st) => `<tr><th scope="row">${esc(streetName(st))}</th>${sectors.map((sec) => cell(st, sec)).join('')}</tr>`).join('')}</tbody></table></section></div>`;

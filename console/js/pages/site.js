@@ -28,7 +28,7 @@ export async function render(el, id) {
   el.innerHTML = `<h1>${esc(site.id)} ${esc(site.name)}</h1>
     <p class="muted">${esc(tx('family', site.family))} · ${esc(streetName(site.street))} · ${esc(deptName(site.sector))}${site.address ? ` · ${esc(site.address)}` : ''}</p>
     <div class="row"><section class="card"><h2>${esc(t('site.latest'))}</h2>
-      <table><thead><tr><th scope="col">${esc(t('col.metric'))}</th><th scope="col">${esc(t('col.value'))}</th><th scope="col">${esc(t('col.time'))}</th><th scope="col">${esc(t('site.levels'))}</th></tr></thead>
+      <table><thead><tr><th scope="col">${esc(t('col.metric'))}</th><th scope="col">${esc(t('col.latest'))}</th><th scope="col">${esc(t('col.time'))}</th><th scope="col">${esc(t('site.levels'))}</th></tr></thead>
       <tbody>${metrics.map((m) => { const l = site.latest[m]; return `<tr><td>${esc(tx('metric', m))} <span class="muted small">${esc(m)}</span></td>
         <td>${l ? `${fmtNum(l.value)} ${esc(unitOf(site.family, m))}` : '—'}</td><td class="small">${l ? esc(fmtTime(l.time)) : ''}</td><td class="small">${levelsText(m)}</td></tr>`; }).join('')}</tbody></table>
     </section>

@@ -1,0 +1,72 @@
+"""Every other page of the console renders from the real API, in both languages, keyboard-reachable."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import Console, shot, sign_in
+
+# (user, path, something the page must show in English, screenshot name)
+PAGES = [
+    ("otto", "/map", "Streets × sectors", "map"),
+    ("otto", "/sites", "GS-N3", "sites"),
+    ("otto", "/reports", "Download CSV", "reports"),
+    ("otto", "/credit", "Warning list", "credit"),
+    ("otto", "/credit/GS-N1", "Grade", "credit-site"),
+    ("otto", "/subscriptions", "Add a subscription", "subscriptions"),
+    ("otto", "/silences", "Add a silence", "silences"),
+    ("ada", "/users", "sita", "users"),
+    ("ada", "/audit", "session", "audit"),
+]
+
+
+@pytest.mark.parametrize(("user", "path", "shows", "name"), PAGES, ids=[p[3] for p in PAGES])
+def test_page_renders(page: Page, console: Console, user: str, path: str, shows: str, name: str) -> None:
+    sign_in(page, console.url, user, f"{path}?lang=en")
+    expect(page.locator("main")).to_contain_text(shows)
+    expect(page.locator("main h1")).not_to_be_empty()
+    shot(page, name)
+
+
+def test_situation_board_places_every_site(page: Page, console: Console) -> None:
+    console.devices.send("gas_station", "GS-N3", "d1", {"vapor_lel": 55.0})  # red, at the site without location
+    sign_in(page, console.url, "ada", "/map?lang=en")
+    site = page.locator("svg a[aria-label^='GS-N3']")
+    expect(site).to_have_attribute("aria-label", re.compile("red"), timeout=20_000)
+    expect(page.locator("svg a")).to_have_count(5)
+    expect(page.locator("svg g.street text")).to_have_text(["北街道", "南街道"])
+    north_fuel = page.locator("#matrix tbody tr").filter(has_text="北街道").locator("td").first
+    expect(north_fuel).to_have_class(re.compile("bg-red"))
+    expect(north_fuel).to_contain_text("red")
+    shot(page, "map")
+
+
+def test_language_switch_and_sign_out(page: Page, console: Console) -> None:
+    page.goto(console.url + "/alerts")  # no ?lang: the browser says en-GB
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.goto(console.url + "/alerts?lang=zh")
+    expect(page.get_by_role("button", name="登录")).to_be_visible()
+    page.get_by_label("用户名").fill("otto")
+    page.get_by_label("密码").fill("correct-horse-battery")
+    page.keyboard.press("Enter")  # the form works from the keyboard
+    expect(page.get_by_role("link", name="告警")).to_be_visible()
+    expect(page.locator("main h1")).to_contain_text("告警看板")
+    shot(page, "alerts-zh")
+    page.goto(console.url + "/alerts")  # remembered
+    expect(page.locator("main h1")).to_contain_text("告警看板")
+    page.get_by_label("语言").select_option("en")
+    expect(page.locator("main h1")).to_contain_text("Alert board")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.goto(console.url + "/alerts")
+    expect(page.get_by_label("Username")).to_be_visible()  # the session is gone
+
+
+def test_times_in_the_district_zone(page: Page, console: Console) -> None:
+    sign_in(page, console.url, "otto", "/sites/GS-N1?lang=en")
+    zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+    shown = page.evaluate("import('/console/js/i18n.js').then(m => m.timeZone())")
+    assert shown == "Asia/Urumqi" != zone
