@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from alerting.derived import DerivedMetrics
 from alerting.rules.base import CompiledRule, Tracker
 from alerting.rules.clock import LocalClock
 from alerting.rules.deadman import DeadmanTracker
@@ -23,6 +22,7 @@ from alerting.rules.threshold import ThresholdSpec, ThresholdTracker
 from alerting.rules.trend import TrendSpec, TrendTracker
 from domain.alerts import AlertKey, Signal
 from domain.config import DeadmanRule, ThresholdRule, TrendRule
+from domain.derived import DerivedMetrics
 from domain.district import District
 from domain.readings import Batch, Reading
 from domain.severity import Severity
@@ -67,7 +67,7 @@ class Engine:
     def __init__(self, district: District) -> None:
         self._district = district
         self._plans = _compile(district, LocalClock(district.tz))
-        self._derived = DerivedMetrics(district)
+        self._derived = DerivedMetrics(district.sites)
         self._deadman = DeadmanTracker(r for r in district.rules.values() if isinstance(r, DeadmanRule))
         self._series: dict[tuple[str, str, str], _Series] = {}
         self._latest: dict[str, dict[str, LatestValue]] = {}

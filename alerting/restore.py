@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 from alerting.engine import Engine
 from domain.config import ThresholdRule, TrendRule
+from domain.derived import DERIVED
 from domain.district import District
 from domain.families import FAMILIES
 from domain.readings import Reading
-from store.history import DERIVED, QueryClient
+from store.history import QueryClient
 from store.windows import recent_readings
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.config import Schedule, Site, ThresholdRule, TrendRule
+from domain.derived import scale, source_of
 from domain.district import District
 from domain.families import FAMILIES, device_metrics
 
 Band = tuple[float, float]
 NOISE_PER_SLOPE = 20.0  # a trend rule's slope limit over the largest sensor noise σ allowed
 
-# Derived metrics are limited through the device metric they come from.
-_DERIVED_FROM = {"occupancy_ratio": "occupancy", "density_per_m2": "occupancy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,27 +35,19 @@ class _Limit:
     schedule: Schedule | None
 
 
-def _scale(site: Site, metric: str) -> float | None:
-    """Device units per unit of ``metric`` at this site; None when the site cannot derive it."""
-    if metric == "occupancy_ratio":
-        return float(site.capacity) if site.capacity else None
-    if metric == "density_per_m2":
-        return float(site.area_m2) if site.area_m2 else None
-    return 1.0
-
-
 def _limit(site: Site, rule: ThresholdRule) -> _Limit | None:
     spec = FAMILIES[rule.family][rule.metric]
     if spec.binary:
         return None
-    scale = _scale(site, rule.metric)
-    if scale is None:
+    # Derived metrics are limited through the device metric they come from.
+    factor = scale(site, rule.metric)
+    if factor is None:
         return None
-    metric = _DERIVED_FROM.get(rule.metric, rule.metric)
+    metric = source_of(rule.metric)
     above = rule.direction == "above"
     first = rule.ordered_levels[0][1]  # the lowest severity is the first to fire
     margin = max(rule.hysteresis, 0.02 * abs(first))
-    bound = (first - margin if above else first + margin) * scale
+    bound = (first - margin if above else first + margin) * factor
     return _Limit(metric, above, bound, rule.schedule)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.derived import DERIVED, DerivedMetrics
 from domain.district import District
 from domain.durations import format_duration
 from domain.families import FAMILIES
@@ -35,12 +36,6 @@ HOUR_MS = 3_600_000
 MAX_EVERY_MS = 366 * 86_400_000
 # What ingest accepts as a device id (a topic level): it travels as a bound parameter, never as text.
 DEVICE_PATTERN = re.compile(r"[^\x00-\x1f\x7f\\]{1,128}")
-# Derived metrics are not stored: they are the site's occupancy over a constant of the site,
-# and scaling by a positive constant commutes with every aggregate we offer.
-DERIVED: Mapping[str, tuple[str, str]] = {
-    "occupancy_ratio": ("occupancy", "capacity"),
-    "density_per_m2": ("occupancy", "area_m2"),
-}
 _RAW_FN = {"mean": "mean({f})", "max": "max({f})", "min": "min({f})", "last": "last({f})",
            "count": "count({f})", "p95": "percentile({f}, 95)"}
 # agg → per column: (expression on the downsampled RP, expression on raw points, how partials combine)
@@ -114,11 +109,13 @@ def resolve_series(district: District, site_id: str, metric: str) -> Series:
                            f"(expected one of {', '.join(metrics)})")
     if not spec.derived:
         return Series(site.id, metric, site.family, metric)
-    source, attribute = DERIVED[metric]
-    divisor = getattr(site, attribute, None)
+    # Derived metrics are not stored: they are a device metric over a constant of the site,
+    # and scaling by a positive constant commutes with every aggregate we offer.
+    derived = DERIVED[metric]
+    divisor = derived.divisor(site)
     if not divisor:
-        raise HistoryError(f"metric={metric!r}: site {site.id} has no {attribute} to derive it from")
-    return Series(site.id, metric, site.family, source, float(divisor))
+        raise HistoryError(f"metric={metric!r}: site {site.id} has no {derived.attribute} to derive it from")
+    return Series(site.id, metric, site.family, derived.source, divisor)
 
 
 def check_device(device: str | None) -> None:
@@ -154,6 +151,7 @@ class HistoryReader:
         self.district = district
         self.downsample_after_ms = int(downsample_after_s * 1000)
         self._clock = clock
+        self._derived = DerivedMetrics(district.sites)
         self._lock = threading.Lock()
         self._downsampled: tuple[float, bool] | None = None  # (checked at, CQs present)
 
@@ -219,11 +217,7 @@ class HistoryReader:
                     t = _to_ms(row["time"])
                     if m not in out or t > out[m][1]:
                         out[m] = (float(row[m]), t, str(row.get("device", "")))
-        for derived, (source, attribute) in DERIVED.items():
-            divisor = getattr(site_cfg, attribute, None)
-            if derived in FAMILIES[site_cfg.family] and source in out and divisor:
-                value, t, dev = out[source]
-                out[derived] = (value / float(divisor), t, dev)
+        out |= self._derived.derive_latest(site, out)
         return out
 
     def last_seen(self, families: Iterable[str], *, lookback_ms: int = 86_400_000) -> list[tuple[str, str, int]]:

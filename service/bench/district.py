@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from domain.config import Site, ThresholdRule
+from domain.derived import DERIVED
 from domain.district import District, load_district
 from domain.families import FAMILIES, device_metrics
-from store.history import DERIVED
 
 Profile = tuple[tuple[str, float, float], ...]  # (metric, base, spread): value = base ± spread/2
 SeriesPlan = tuple[str, str, str, Profile]  # (family, site, device, profile)
