@@ -123,6 +123,6 @@ def int_id(value: str | int) -> int | None:
     if isinstance(value, int):
         return value
     text = value.strip()
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "¹".isdigit() is True
         return None
     return int(text)
