@@ -30,6 +30,7 @@ from service.hazards import start_supervision
 from store.deadletters import DeadLetters
 from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
+from store.retention import Retention, ensure_raw_retention
 from store.state import StateStore
 from supervision.service import SupervisionService
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
@@ -133,9 +134,14 @@ class Runtime:
 
     def _ensure_downsampling(self) -> None:
         try:
-            ensure_downsampling(self.influx_write, self.district)
+            retention = Retention.parse(self.settings.retention_raw, self.settings.retention_rollup)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            ensure_downsampling(self.influx_write, self.district, rollup_hours=retention.rollup_h)
         except InfluxError as exc:  # history then reads raw points: slower, still right
             log.warning("downsampling not set up: %s", exc)
+        ensure_raw_retention(self.influx_write, retention)
 
     def _seed_deadman(self, alerts: AlertService) -> None:
         """Tell the deadman which devices were alive before this process, so one that died around

@@ -26,6 +26,7 @@ from domain.district import District
 from domain.durations import format_duration
 from domain.families import FAMILIES
 from store.influx import InfluxError
+from store.retention import ensure_policy
 
 log = logging.getLogger(__name__)
 
@@ -330,21 +331,22 @@ def _rollup(client: QueryClient, family: str, where: str) -> str:
             f"{quote_ident(family)} FROM {db}..{quote_ident(family)}{where} GROUP BY time(1h), *")
 
 
-def ensure_downsampling(client: QueryClient, district: District, *, now_ms: int | None = None) -> bool:
+def ensure_downsampling(client: QueryClient, district: District, *, now_ms: int | None = None,
+                        rollup_hours: int | None = None) -> bool:
     """Create the hourly rollup (retention policy + one continuous query per family) where the
     server allows it (InfluxDB 1.x), and fill it: all past data for a new continuous query, the
     last 48 hours otherwise (readings replayed from the spool may have missed the CQ's window).
 
     Returns False, logging why, where the server refuses (2.x/3.x): history then reads raw points.
-    ``district`` names the measurements (its families); the database is the client's.
+    ``district`` names the measurements (its families); the database is the client's. The rollup's
+    policy keeps ``rollup_hours`` (None: forever; see ``store.retention``).
     """
     del district  # every family gets a rollup, so a site added later needs no new one
     now = int(time.time() * 1000) if now_ms is None else now_ms
     hour = now - now % HOUR_MS
     db = quote_ident(client.database)
     try:
-        rp = quote_ident(DOWNSAMPLED_RP)
-        client.query(f"CREATE RETENTION POLICY {rp} ON {db} DURATION INF REPLICATION 1")
+        ensure_policy(client, DOWNSAMPLED_RP, rollup_hours)
         existing = _existing_cqs(client)
         for family in FAMILIES:
             name = _cq_name(family)

@@ -1,0 +1,93 @@
+"""Retention (issue 10 point 4): InfluxDB 1.x policies with the configured durations; delivered
+outbox rows pruned; the alert book never."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from alerting.service import AlertService
+from service.stack import StackInfo
+from store.history import DOWNSAMPLED_RP, ensure_downsampling
+from store.influx import InfluxClient
+from store.retention import Retention, ensure_raw_retention, policies
+from store.state import StateStore
+from tests.test_lifecycle_service import batch, district
+from tests.trust.faults import launched
+
+DAY_MS = 86_400_000
+
+
+@pytest.mark.parametrize(("raw", "rollup", "want"), [
+    ("90d", "1825d", Retention(90 * 24, 1825 * 24)),
+    ("36h", "0", Retention(36, None)),
+    ("0", "0", Retention(None, None)),
+    ("2h", "2h", Retention(2, 2)),
+])
+def test_retention_settings(raw: str, rollup: str, want: Retention) -> None:
+    assert Retention.parse(raw, rollup) == want
+
+
+@pytest.mark.parametrize(("raw", "rollup", "error"), [
+    ("90 days", "1825d", "SAFEWATCH_RETENTION_RAW='90 days'"),
+    ("30m", "1825d", "SAFEWATCH_RETENTION_RAW='30m': a whole number of hours"),
+    ("90d", "90d1s", "SAFEWATCH_RETENTION_ROLLUP='90d1s'"),
+    ("90d", "30d", "SAFEWATCH_RETENTION_ROLLUP='30d' is shorter than SAFEWATCH_RETENTION_RAW='90d'"),
+    ("0", "1825d", "is shorter than SAFEWATCH_RETENTION_RAW='0'"),
+])
+def test_bad_retention_settings_name_the_option(raw: str, rollup: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        Retention.parse(raw, rollup)
+
+
+def durations(client: InfluxClient) -> dict[str, tuple[str, bool]]:
+    return {n: (str(r["duration"]), bool(r["default"])) for n, r in policies(client).items()}
+
+
+def test_policies_get_the_configured_durations_and_follow_a_change(stack: StackInfo, influx_db: str) -> None:
+    client = InfluxClient(stack.influx_url, influx_db, None)
+    try:
+        for raw, rollup, raw_d, rollup_d in (("90d", "1825d", "2160h0m0s", "43800h0m0s"),
+                                             ("7d", "0", "168h0m0s", "0s")):  # a restart with other settings
+            r = Retention.parse(raw, rollup)
+            assert ensure_downsampling(client, district(), rollup_hours=r.rollup_h)
+            assert ensure_raw_retention(client, r)
+            got = durations(client)
+            assert got[DOWNSAMPLED_RP] == (rollup_d, False)
+            [default] = [n for n, (_, d) in got.items() if d]
+            assert got[default][0] == raw_d
+    finally:
+        client.close()
+
+
+def test_serve_sets_up_retention_from_its_settings(stack: StackInfo, tmp_path: Path) -> None:
+    with launched(stack, tmp_path, retention_raw="30d", retention_rollup="400d") as (_serve, _api, name):
+        client = InfluxClient(stack.influx_url, name, None)
+        try:
+            got = durations(client)
+        finally:
+            client.close()
+    assert got[DOWNSAMPLED_RP][0] == "9600h0m0s"
+    assert [d for d, default in got.values() if default] == ["720h0m0s"]
+
+
+def test_housekeeping_prunes_delivered_notifications_and_never_the_book(store: StateStore) -> None:
+    store.create_subscription(department="commerce", channel="webhook", url="http://203.0.113.9/hook")
+    svc = AlertService(district(), store, None, None, CollectorRegistry())
+    svc.handle_batch(batch(vapor_lel=30, leak=1))
+    items = store.outbox_items()
+    assert len(items) == 2
+    now = int(time.time() * 1000)
+    store.mark_delivered(items[0].id, now, 1)
+    alerts_before = [(a.id, [e.type for e in store.get_alert(a.id).events]) for a in store.list_alerts()]  # type: ignore[union-attr]
+    svc.housekeeping(now + 6 * DAY_MS)  # younger than a week: kept
+    assert len(store.outbox_items()) == 2
+    svc.housekeeping(now + 30 * DAY_MS)
+    left: list[Any] = store.outbox_items()
+    assert [i.id for i in left] == [items[1].id]  # the undelivered one stays until it is sent
+    assert [(a.id, [e.type for e in store.get_alert(a.id).events])  # type: ignore[union-attr]
+            for a in store.list_alerts()] == alerts_before
