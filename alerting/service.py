@@ -160,8 +160,8 @@ class AlertService:
         orphans = set(self.engine.restore((e.alert.key, e.alert.severity) for e in firing))
         # An alert whose rule or site left the config can never clear by itself: resolve it,
         # on the record, rather than leave it open forever (it stays on the books until closed).
-        clears = [Signal(e.alert.key, e.alert.family, e.alert.kind, False, now_ms(), value=e.alert.value,
-                         message="rule or site no longer in the config")
+        clears = [Signal.clear(e.alert.key, family=e.alert.family, kind=e.alert.kind, at_ms=now_ms(),
+                               value=e.alert.value, message="rule or site no longer in the config")
                   for e in firing if e.alert.key in orphans]
         if clears:
             log.warning("alerting: resolving %d alerts whose rule or site is gone", len(clears))

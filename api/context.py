@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from alerting.service import AlertService
+from alerting import AlertService
 from domain.district import District
 from domain.settings import Settings
 from notify import TargetPolicy

@@ -54,6 +54,18 @@ class Signal:
     threshold: float | None = None
     message: str = ""
 
+    @classmethod
+    def fire(cls, key: AlertKey, *, family: str, kind: str, at_ms: int, severity: Severity,
+             value: float | None = None, threshold: float | None = None, message: str = "") -> Signal:
+        """The key fires (or moves) at ``severity``."""
+        return cls(key, family, kind, True, at_ms, severity, value, threshold, message)
+
+    @classmethod
+    def clear(cls, key: AlertKey, *, family: str, kind: str, at_ms: int, value: float | None = None,
+              message: str = "") -> Signal:
+        """The key's condition has cleared."""
+        return cls(key, family, kind, False, at_ms, None, value, None, message)
+
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:

@@ -138,8 +138,11 @@ def test_delivery_options_are_checked(bad: dict[str, float]) -> None:
 # -- the worker on a real state database ---------------------------------------------------------
 
 def _signal(at_s: float, sev: Severity | None, device: str = "d1") -> Signal:
-    return Signal(AlertKey("vapor-level", "GS-001", device, "vapor_lel"), "gas_station", "threshold",
-                  sev is not None, T0 + int(at_s * 1000), sev, 30.0, 20.0, "vapour")
+    key, at = AlertKey("vapor-level", "GS-001", device, "vapor_lel"), T0 + int(at_s * 1000)
+    if sev is None:
+        return Signal.clear(key, family="gas_station", kind="threshold", at_ms=at, value=30.0, message="vapour")
+    return Signal.fire(key, family="gas_station", kind="threshold", at_ms=at, severity=sev, value=30.0,
+                       threshold=20.0, message="vapour")
 
 
 class Rig:

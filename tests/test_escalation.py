@@ -69,8 +69,10 @@ def test_due_steps(district: District, name: str, e: Entry, at_min: float, expec
 
 
 def _signal(sev: Severity, at_ms: int, firing: bool = True) -> Signal:
-    return Signal(AlertKey("vapor", "GS-1", "d", "vapor_lel"), "gas_station", "threshold", firing, at_ms,
-                  sev if firing else None, 30.0)
+    key = AlertKey("vapor", "GS-1", "d", "vapor_lel")
+    if not firing:
+        return Signal.clear(key, family="gas_station", kind="threshold", at_ms=at_ms, value=30.0)
+    return Signal.fire(key, family="gas_station", kind="threshold", at_ms=at_ms, severity=sev, value=30.0)
 
 
 def test_escalation_pass(district: District, store: StateStore) -> None:

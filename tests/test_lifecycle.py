@@ -31,12 +31,12 @@ def lifecycle(district: District, store: StateStore, **kw: float) -> Lifecycle:
 
 
 def fire(sev: Severity, at_s: float, value: float = 30.0, key: AlertKey = KEY) -> Signal:
-    return Signal(key, "gas_station", "threshold", True, T0 + int(at_s * 1000), sev, value, 20.0,
-                  f"vapour {value}")
+    return Signal.fire(key, family="gas_station", kind="threshold", at_ms=T0 + int(at_s * 1000), severity=sev,
+                       value=value, threshold=20.0, message=f"vapour {value}")
 
 
 def clear(at_s: float, key: AlertKey = KEY) -> Signal:
-    return Signal(key, "gas_station", "threshold", False, T0 + int(at_s * 1000), None, 5.0)
+    return Signal.clear(key, family="gas_station", kind="threshold", at_ms=T0 + int(at_s * 1000), value=5.0)
 
 
 # (step, expected event or None, state after, severity after, departments after)

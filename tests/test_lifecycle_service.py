@@ -85,10 +85,10 @@ def test_a_signal_the_book_refuses_does_not_hold_back_the_others(store: StateSto
     if store.backend == "sqlite":
         pytest.skip("SQLite does not enforce VARCHAR lengths, so it accepts the over-long device id")
     svc = service(store)
-    bad = Signal(AlertKey("vapor", "GS-1", "x" * 500, "vapor_lel"), "gas_station", "threshold", True,
-                 int(time.time() * 1000), Severity.YELLOW, 30.0)
-    good = Signal(AlertKey("vapor", "GS-1", "ok", "vapor_lel"), "gas_station", "threshold", True,
-                  int(time.time() * 1000), Severity.YELLOW, 30.0)
+    now = int(time.time() * 1000)
+    bad, good = (Signal.fire(AlertKey("vapor", "GS-1", device, "vapor_lel"), family="gas_station",
+                             kind="threshold", at_ms=now, severity=Severity.YELLOW, value=30.0)
+                 for device in ("x" * 500, "ok"))
     changes = svc.apply_signals([bad, good])
     assert [c.alert.device for c in changes] == ["ok"]
     assert [a.device for a in store.list_alerts()] == ["ok"]

@@ -192,8 +192,11 @@ class Sender:
 
     def fire(self, at_s: float, sev: Severity | None) -> None:
         key = AlertKey("vapor-level", "GS-001", "d1", "vapor_lel")
-        self.lifecycle.apply([Signal(key, "gas_station", "threshold", sev is not None, T0 + int(at_s * 1000),
-                                     sev, 30.0, 20.0, "vapour")])
+        at = T0 + int(at_s * 1000)
+        sig = Signal.clear(key, family="gas_station", kind="threshold", at_ms=at, value=30.0) if sev is None else \
+            Signal.fire(key, family="gas_station", kind="threshold", at_ms=at, severity=sev, value=30.0,
+                        threshold=20.0, message="vapour")
+        self.lifecycle.apply([sig])
         self.worker.kick()
 
     def close(self) -> None:

@@ -73,8 +73,9 @@ class DeadmanTracker:
         for rule in unit.rules:
             if rule.id not in unit.firing:
                 unit.firing[rule.id] = rule.severity
-                out.append(Signal(AlertKey(rule.id, s.site, s.device, ""), s.family, KIND, True, s.ts_ms,
-                                  rule.severity, None, None, f"{_who(s.site, s.device)} went offline"))
+                out.append(Signal.fire(AlertKey(rule.id, s.site, s.device, ""), family=s.family, kind=KIND,
+                                       at_ms=s.ts_ms, severity=rule.severity,
+                                       message=f"{_who(s.site, s.device)} went offline"))
 
     def sweep(self, now_ms: int) -> list[Signal]:
         """Fire every rule whose unit has been silent for longer than its ``after``."""
@@ -89,8 +90,9 @@ class DeadmanTracker:
                     unit.firing[rule.id] = rule.severity
                     message = (f"no data from {_who(site, device)} for {duration(silent)} "
                                f"(after {format_duration(rule.after)})")
-                    out.append(Signal(AlertKey(rule.id, site, device, ""), unit.family, KIND, True, now_ms,
-                                      rule.severity, silent / 1000, rule.after, message))
+                    out.append(Signal.fire(AlertKey(rule.id, site, device, ""), family=unit.family, kind=KIND,
+                                           at_ms=now_ms, severity=rule.severity, value=silent / 1000,
+                                           threshold=rule.after, message=message))
         return out
 
     def restore(self, rule: DeadmanRule, family: str, site: str, device: str, severity: Severity) -> bool:
@@ -124,6 +126,6 @@ class DeadmanTracker:
         if unit.firing:
             message = f"{_who(site, device)} reporting again"
             for rule_id in unit.firing:
-                out.append(Signal(AlertKey(rule_id, site, device, ""), family, KIND, False, ts_ms,
-                                  None, None, None, message))
+                out.append(Signal.clear(AlertKey(rule_id, site, device, ""), family=family, kind=KIND,
+                                        at_ms=ts_ms, message=message))
             unit.firing.clear()

@@ -20,6 +20,7 @@ Semantics (contract section 2, Alertmanager/Prometheus where the contract is sil
 from __future__ import annotations
 
 from alerting.rules.clock import LocalClock
+from alerting.rules.kernel import ScheduleGate, direction_sign
 from alerting.rules.text import metric_label, metric_unit, num, quantity
 from domain.alerts import AlertKey, Signal
 from domain.config import ThresholdRule
@@ -41,7 +42,7 @@ class ThresholdSpec:
         self.rule_id = rule.id
         self.family = rule.family
         self.above = rule.direction == "above"
-        self.sign = 1.0 if self.above else -1.0
+        self.sign = direction_sign(rule.direction)
         levels = rule.ordered_levels
         self.severities: tuple[Severity, ...] = tuple(s for s, _ in levels)
         self.bounds: tuple[float, ...] = tuple(b for _, b in levels)
@@ -49,12 +50,11 @@ class ThresholdSpec:
         self.first = self.signed[0]
         self.hysteresis = rule.hysteresis
         self.for_ms = round(rule.for_ * 1000)
-        self.schedule = rule.schedule
-        self.clock = clock
         spec = FAMILIES.get(rule.family, {}).get(rule.metric)
         self.binary = spec is not None and spec.binary
         self.label = metric_label(rule.metric)
         self.unit = metric_unit(rule.family, rule.metric)
+        self.gate = ScheduleGate(rule.schedule, clock, self.label, self.unit)
 
     def tracker(self, key: AlertKey) -> ThresholdTracker:
         return ThresholdTracker(self, key)
@@ -101,12 +101,9 @@ class ThresholdTracker:
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
         sp = self.spec
-        if sp.schedule is not None and not sp.schedule.active_at(sp.clock.minute_of_day(ts_ms)):
+        if sp.gate.closed(ts_ms):
             self.pending_since = None
-            if self.level < 0:
-                return None
-            message = f"{sp.label} {quantity(value, sp.unit)}: outside schedule {sp.schedule.between}"
-            return self._clear(value, ts_ms, message)
+            return None if self.level < 0 else self._clear(value, ts_ms, sp.gate.clear_message(value))
         x = value * sp.sign
         if self.level < 0:
             if x <= sp.first:  # the common case: quiet and not firing
@@ -138,10 +135,10 @@ class ThresholdTracker:
         sp = self.spec
         self.level = j
         self.severity = sp.severities[j]
-        return Signal(self.key, sp.family, KIND, True, ts_ms, self.severity, value, sp.bounds[j],
-                      sp.fire_message(value, j))
+        return Signal.fire(self.key, family=sp.family, kind=KIND, at_ms=ts_ms, severity=self.severity,
+                           value=value, threshold=sp.bounds[j], message=sp.fire_message(value, j))
 
     def _clear(self, value: float, ts_ms: int, message: str) -> Signal:
         self.level = -1
         self.severity = None
-        return Signal(self.key, self.spec.family, KIND, False, ts_ms, None, value, None, message)
+        return Signal.clear(self.key, family=self.spec.family, kind=KIND, at_ms=ts_ms, value=value, message=message)

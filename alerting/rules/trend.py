@@ -11,10 +11,10 @@
   key keeps its state: a gap or a restart does not clear an alert it cannot judge.
 - Fires (at the rule's ``severity``) when ``slope > slope_above`` or ``slope < slope_below``,
   or when the fitted line reaches the forecast rule's level bound within ``within`` while
-  the newest value has not passed that bound yet; clears when neither holds. The signal's
+  the newest value has not passed that bound yet (``kernel.passed``); clears when neither holds. The signal's
   ``threshold`` is the forecast bound when the forecast holds, else the slope limit.
 
-``fit_trend`` and ``forecast_crossings`` are the same arithmetic for the API's ``/trend``.
+``fit_trend`` and ``kernel.upcoming`` are the same arithmetic for the API's ``/trend``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from alerting.rules.clock import LocalClock
+from alerting.rules.kernel import MS_PER_MIN, ScheduleGate, crossings, direction_sign, minutes_to_reach, passed
 from alerting.rules.ring import Ring
 from alerting.rules.text import duration, metric_label, metric_unit, num, quantity, rate
 from domain.alerts import AlertKey, Signal
@@ -33,7 +34,7 @@ from domain.severity import Severity
 
 KIND = "trend"
 _MIN_CAPACITY = 128
-_MS_PER_MIN = 60_000.0
+_MS_PER_MIN = MS_PER_MIN
 
 
 class Fit(NamedTuple):
@@ -75,34 +76,12 @@ def fit_trend(points: Sequence[tuple[float, float]]) -> Fit | None:
     return Fit(slope, intercept, int(last_ts), float(last_value), len(arr))
 
 
-def minutes_to_reach(sign: float, bound: float, slope_per_min: float, anchor: float) -> float | None:
-    """Minutes until a line at ``anchor`` moving ``slope_per_min`` reaches ``bound``.
-
-    ``sign`` is +1 for a bound approached from below (direction above), -1 from above.
-    0 when it is already there or past, None when it moves away or stands still.
-    """
-    gap = sign * (bound - anchor)
-    if gap <= 0:
-        return 0.0
-    closing = sign * slope_per_min
-    return gap / closing if closing > 0 else None
-
-
 def forecast_crossings(
     rule: ThresholdRule, slope_per_min: float, last_value: float, last_ts_ms: int
 ) -> list[tuple[Severity, float, int | None]]:
-    """For each level of ``rule`` (lowest first): (severity, bound, epoch ms when reached).
-
-    The time is ``last_ts_ms`` for a bound already reached and None for one the line
-    never reaches.
-    """
-    sign = 1.0 if rule.direction == "above" else -1.0
-    out: list[tuple[Severity, float, int | None]] = []
-    for severity, bound in rule.ordered_levels:
-        minutes = minutes_to_reach(sign, bound, slope_per_min, last_value)
-        eta = None if minutes is None else last_ts_ms + round(minutes * _MS_PER_MIN)
-        out.append((severity, bound, eta))
-    return out
+    """For each level of ``rule`` (lowest first): (severity, bound, epoch ms when reached);
+    ``kernel.crossings`` under the name the engine's tests know."""
+    return crossings(rule, slope_per_min, last_value, last_ts_ms)
 
 
 class TrendSpec:
@@ -119,10 +98,9 @@ class TrendSpec:
         self.slope_above = rule.slope_above
         self.slope_below = rule.slope_below
         self.severity = rule.severity
-        self.schedule = rule.schedule
-        self.clock = clock
         self.label = metric_label(rule.metric)
         self.unit = metric_unit(rule.family, rule.metric)
+        self.gate = ScheduleGate(rule.schedule, clock, self.label, self.unit)
         self.forecast_level: Severity | None = None
         self.forecast_bound = 0.0
         self.forecast_sign = 1.0
@@ -130,7 +108,7 @@ class TrendSpec:
         if rule.forecast is not None and target is not None:
             self.forecast_level = rule.forecast.level
             self.forecast_bound = target.levels[rule.forecast.level.label]
-            self.forecast_sign = 1.0 if target.direction == "above" else -1.0
+            self.forecast_sign = direction_sign(target.direction)
             self.within_ms = rule.forecast.within * 1000
 
     def tracker(self, key: AlertKey) -> TrendTracker:
@@ -146,7 +124,7 @@ class TrendSpec:
 
     def eta_ms(self, value: float, slope: float, fitted: float) -> float | None:
         """Time until the forecast bound if it is due within ``within`` and not yet passed."""
-        if self.forecast_level is None or self.forecast_sign * (value - self.forecast_bound) > 0:
+        if self.forecast_level is None or passed(self.forecast_sign, value, self.forecast_bound):
             return None
         minutes = minutes_to_reach(self.forecast_sign, self.forecast_bound, slope, fitted)
         if minutes is None or minutes * _MS_PER_MIN > self.within_ms:
@@ -185,9 +163,8 @@ class TrendTracker:
         self.last_ts, self.last_value = ts_ms, value
         self._remember(value, ts_ms)
         sp = self.spec
-        if sp.schedule is not None and not sp.schedule.active_at(sp.clock.minute_of_day(ts_ms)):
-            message = f"{sp.label} {quantity(value, sp.unit)}: outside schedule {sp.schedule.between}"
-            return self._clear(value, ts_ms, message) if self.severity is not None else None
+        if sp.gate.closed(ts_ms):
+            return None if self.severity is None else self._clear(value, ts_ms, sp.gate.clear_message(value))
         n = self.ring.size
         line = _solve(n, self.st, self.sv, self.stt, self.stv) if n >= sp.min_points else None
         if line is None:
@@ -203,8 +180,8 @@ class TrendTracker:
             return None
         self.severity = sp.severity
         threshold = sp.forecast_bound if eta is not None else limit
-        return Signal(self.key, sp.family, KIND, True, ts_ms, sp.severity, value, threshold,
-                      sp.fire_message(value, slope, eta, limit))
+        return Signal.fire(self.key, family=sp.family, kind=KIND, at_ms=ts_ms, severity=sp.severity,
+                           value=value, threshold=threshold, message=sp.fire_message(value, slope, eta, limit))
 
     def restore(self, severity: Severity) -> None:
         self.severity = severity
@@ -255,4 +232,4 @@ class TrendTracker:
 
     def _clear(self, value: float, ts_ms: int, message: str) -> Signal:
         self.severity = None
-        return Signal(self.key, self.spec.family, KIND, False, ts_ms, None, value, None, message)
+        return Signal.clear(self.key, family=self.spec.family, kind=KIND, at_ms=ts_ms, value=value, message=message)

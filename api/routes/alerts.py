@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from alerting.lifecycle import AlertNotFound, TransitionError
+from alerting import AlertNotFound, TransitionError
 from api.deps import API_CHECKS, Audit, AuditLog, Caller, Ctx, Operator, Principal, Role, State, sees_alert
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, CONFLICT, FORBIDDEN, NOT_FOUND, UNAVAILABLE

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, tzinfo
 
 from fastapi import APIRouter, Query
 
-from alerting.rules.trend import fit_trend, forecast_crossings
+from alerting import fit_trend, upcoming
 from api.deps import API_CHECKS, Caller, Ctx, History, SiteScope, visible_site
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_REQUEST, NOT_FOUND, UNAVAILABLE
@@ -53,12 +53,9 @@ def get_trend(
         for rule in ctx.district.rules_for(family, metric):
             if not isinstance(rule, ThresholdRule):
                 continue
-            sign = 1.0 if rule.direction == "above" else -1.0
             # ETA from the fitted line, "not yet reached" from the reading, as the trend rule does
-            crossings = forecast_crossings(rule, fit.slope_per_min, fit.value_at_last, fit.last_ts_ms)
-            for severity, bound, eta in crossings:
-                if sign * (last - bound) > 0:
-                    continue
+            for severity, bound, eta in upcoming(rule, fit.slope_per_min, fit.value_at_last, fit.last_ts_ms,
+                                                 last):
                 forecast.append(ForecastOut(
                     rule=rule.id, level=severity.label, threshold=bound,  # type: ignore[arg-type]
                     eta=None if eta is None or eta > FAR_FUTURE_MS else _local(eta, tz)))
