@@ -41,6 +41,13 @@ class Plan(Protocol):
     def notice(self, event: AlertEvent, alert: Alert) -> Notice: ...
 
 
+class Fence(Protocol):
+    """With several processes (contract section 12): keeps the signals of partitions whose lease
+    this process still holds, checked inside the write's transaction ``tx``; drops the others."""
+
+    def admit(self, tx: BookTx, signals: Sequence[Signal]) -> Sequence[Signal]: ...
+
+
 class AlertNotFound(LookupError):
     def __init__(self, alert_id: str) -> None:
         super().__init__(f"no alert with id {alert_id!r}")
@@ -102,6 +109,7 @@ class Lifecycle:
         self._plan = plan
         self._flap_reopens = flap_reopens
         self._flap_window_ms = int(flap_window_s * 1000)
+        self.fence: Fence | None = None  # set by service.runtime when leases divide the sites
 
     # -- engine signals ---------------------------------------------------------------------
 
@@ -110,6 +118,8 @@ class Lifecycle:
         if not signals:
             return []
         with self._state.transaction() as tx:
+            if self.fence is not None:
+                signals = self.fence.admit(tx, signals)
             return [c for sig in signals if (c := self._signal(tx, sig)) is not None]
 
     def _signal(self, tx: BookTx, sig: Signal) -> Change | None:

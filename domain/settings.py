@@ -8,6 +8,10 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.durations import parse_duration
+
+ROLES = ("ingest", "api", "delivery", "scheduler")  # SAFEWATCH_ROLES (contract section 12)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAFEWATCH_", env_file=".env", extra="ignore")
@@ -33,6 +37,34 @@ class Settings(BaseSettings):
     partitions: int = Field(default=1, ge=1, le=1024)
     lease_ttl: str = "10s"
     roles: str = "ingest,api,delivery,scheduler"
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _check_lease_ttl(cls, v: str) -> str:
+        try:
+            seconds = parse_duration(v)
+        except ValueError as exc:
+            raise ValueError(f"SAFEWATCH_LEASE_TTL={v!r}: {exc}") from None
+        if seconds < 0.5:
+            raise ValueError(f"SAFEWATCH_LEASE_TTL={v!r}: at least 500ms (heartbeats run every quarter of it)")
+        return v
+
+    @field_validator("roles")
+    @classmethod
+    def _check_roles(cls, v: str) -> str:
+        roles = [r.strip() for r in v.split(",") if r.strip()]
+        unknown = [r for r in roles if r not in ROLES]
+        if not roles or unknown:
+            raise ValueError(f"SAFEWATCH_ROLES={v!r}: expected a comma-separated subset of {','.join(ROLES)}")
+        return ",".join(dict.fromkeys(roles))
+
+    @property
+    def lease_ttl_s(self) -> float:
+        return parse_duration(self.lease_ttl)
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(self.roles.split(","))
 
     @field_validator("mqtt_url")
     @classmethod

@@ -10,28 +10,35 @@ then the writer drains to InfluxDB or the spool; the API is stopped last by the 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 
 from alerting.journal import Journal, JournalError
+from alerting.restore import WindowRestorer
 from alerting.service import AlertService
 from api.context import ApiContext
 from domain.config import DeadmanRule
 from domain.district import District
 from domain.settings import Settings
-from ingest.pipeline import Ingest
-from notify import TargetPolicy
+from notify import Planner, TargetPolicy
+from notify.relay import Relay
+from service.cluster import Cluster, LeaseFence
+from service.engines import PartitionedEngine
 from service.hazards import start_supervision
+from service.ingests import IngestSet
+from service.jobs import ClusterScheduler
 from store.deadletters import DeadLetters
 from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
 from store.retention import Retention, ensure_raw_retention
 from store.state import StateStore
+from store.state.leases import PartitionsMismatch
 from supervision.service import SupervisionService
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
 
@@ -82,20 +89,25 @@ class Runtime:
         self.influx = InfluxClient(settings.influx_url, db, creds)  # API reads and health
         self.writer = InfluxWriter(self.influx_write, data / "spool" / db, registry=self.registry,
                                    dead_letters=self.dead_letters)
-        self.mqtt = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-ingest", clean_session=False,
-                               manual_ack=True)
-        self.publisher = MqttClient(settings.mqtt_url, f"safewatch-{district.name}-notify")
+        # One publisher per process: with several sharing a district (PostgreSQL) a shared client id
+        # would make the broker drop each for the next. It keeps no session, so any id will do.
+        notify_id = f"safewatch-{district.name}-notify"
+        if not settings.state_url.startswith("sqlite"):
+            notify_id += f"-{os.getpid()}-{secrets.token_hex(2)}"
+        self.publisher = MqttClient(settings.mqtt_url, notify_id)
         self.targets = TargetPolicy.from_settings(settings, district.name)  # contract section 6
         self.state: StateStore | None = None
         self.alerts: AlertService | None = None
         self.supervision: SupervisionService | None = None
-        self.ingest: Ingest | None = None
-        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.relay: Relay | None = None
+        self.ingests: IngestSet | None = None  # one ingest per held partition
+        self.cluster: Cluster | None = None  # the partition leases (contract section 12)
+        self.scheduler = ClusterScheduler(settings.role_set, timezone="UTC")
         self._ping = _Ping(self.influx)
         self._stopped = threading.Event()
         self._started = False
-        Gauge("safewatch_mqtt_connected", "1 while the ingest MQTT connection is up",
-              registry=self.registry).set_function(lambda: float(self.mqtt.is_connected))
+        Gauge("safewatch_mqtt_connected", "1 while the ingest MQTT connections (one per held partition) are up",
+              registry=self.registry).set_function(lambda: float(self.ingests is not None and self.ingests.connected()))
 
     def start(self, mqtt_timeout: float = 10.0) -> None:
         """Raises StartupError for what the operator must fix (refused credentials, missing bucket,
@@ -119,18 +131,57 @@ class Runtime:
         except JournalError as exc:
             raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
         self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
-                                   journal=journal, targets=self.targets)
-        self._seed_deadman(self.alerts)
+                                   journal=journal,
+                                   targets=self.targets)
+        clustered = self.state.backend == "postgresql"
+        if clustered:  # the SSE stream also carries what other processes commit
+            self.relay = Relay(self.state, self.alerts.broadcaster,
+                               Planner(self.district.name, self.district.tz, mqtt_topics=False).notice)
+            self.relay.start()
+        if clustered:  # each held partition gets an engine of its own, restored at takeover
+            self.alerts.engine = PartitionedEngine(self.district, self.settings.partitions)
+        else:
+            self._seed_deadman(self.alerts)
+            self._restore_windows(self.alerts)
+        self.scheduler.store = self.state
         self.scheduler.start()
         self.alerts.start(self.scheduler)
         self.supervision = start_supervision(self.district, self.state, self.alerts, self.scheduler)
-        self.ingest = Ingest(self.district, self.mqtt, self.writer, self.alerts.submit_batch, self.dead_letters,
-                             self.registry)
-        self.ingest.start()
-        self._connect(self.mqtt, mqtt_timeout)
-        log.info("serving district %s: %d sites, %d rules; MQTT %s, InfluxDB %s database %s",
+        if "delivery" not in self.settings.role_set:
+            self.alerts.delivery.stop()  # another process delivers from the shared outbox
+        self._start_partitions(self.alerts, clustered, mqtt_timeout)
+        log.info("serving district %s: %d sites, %d rules; MQTT %s, InfluxDB %s database %s; roles %s",
                  self.district.name, len(self.district.sites), len(self.district.rules),
-                 self.mqtt.url_for_logs, self.settings.influx_url, self.influx.database)
+                 self.publisher.url_for_logs, self.settings.influx_url, self.influx.database, self.settings.roles)
+
+    def _start_partitions(self, alerts: AlertService, clustered: bool, mqtt_timeout: float) -> None:
+        """Leases (PostgreSQL) or every partition held by this one process (SQLite), one ingest each."""
+        assert self.state is not None
+        n = self.settings.partitions
+        engine = alerts.engine if isinstance(alerts.engine, PartitionedEngine) else None
+        self.ingests = IngestSet(self.district, self.state, n, self.settings.mqtt_url, self.writer,
+                                 alerts.submit_batch, self.dead_letters, self.registry, engine=engine,
+                                 seen=self._devices_seen, mqtt_timeout=mqtt_timeout,
+                                 restore_windows=WindowRestorer(self.district, self.influx))
+        self.cluster = Cluster(self.state, n, self.settings.lease_ttl_s, self.settings.role_set, self.ingests,
+                               static=not clustered, registry=self.registry)
+        if clustered:
+            alerts.lifecycle.fence = LeaseFence(self.cluster, n, self.district.sites)
+            self.ingests.may_reconnect = self.cluster.may_reconnect
+        try:
+            self.cluster.start()
+        except PartitionsMismatch as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _devices_seen(self, sites: list[str]) -> list[tuple[str, str, int]]:
+        """(site, device, last seen ms) from InfluxDB for a partition taken over: its deadman memory."""
+        families = {self.district.sites[s].family for s in sites}
+        try:
+            mine = set(sites)
+            return [x for x in HistoryReader(self.influx, self.district).last_seen(sorted(families)) if x[0] in mine]
+        except InfluxError as exc:
+            log.warning("deadman not seeded from InfluxDB (%s) for %d sites", exc, len(sites))
+            return []
 
     def _ensure_downsampling(self) -> None:
         try:
@@ -142,6 +193,14 @@ class Runtime:
         except InfluxError as exc:  # history then reads raw points: slower, still right
             log.warning("downsampling not set up: %s", exc)
         ensure_raw_retention(self.influx_write, retention)
+
+    def _restore_windows(self, alerts: AlertService) -> None:
+        """Trend windows, pending ``for`` timers and latest values from InfluxDB, before ingest subscribes."""
+        try:
+            alerts.restore_windows(None, self.influx)
+        except InfluxError as exc:
+            log.warning("rule windows not restored from InfluxDB (%s): trend windows and pending "
+                        "timers start empty", exc)
 
     def _seed_deadman(self, alerts: AlertService) -> None:
         """Tell the deadman which devices were alive before this process, so one that died around
@@ -186,9 +245,7 @@ class Runtime:
             influx_ok, influx_detail = False, write_error
         spool = self.writer.spool_depth
         components: dict[str, Any] = {
-            "mqtt": {"ok": self.mqtt.is_connected, "url": self.mqtt.url_for_logs, "client_id": self.mqtt.client_id,
-                     "queue_depth": len(self.ingest.buffer) if self.ingest else 0,
-                     "unacked": self.ingest.unacked if self.ingest else 0},
+            "mqtt": self.ingests.health() if self.ingests else {"ok": False, "detail": "not started"},
             "influxdb": {"ok": influx_ok, "detail": influx_detail, "database": self.influx.database,
                          "spool_depth": spool},
         }
@@ -205,10 +262,11 @@ class Runtime:
             return
         self._stopped.set()
         t0 = time.monotonic()
-        ingest, alerts, state = self.ingest, self.alerts, self.state
+        cluster, alerts, state = self.cluster, self.alerts, self.state
         steps: list[tuple[str, Any]] = [
-            ("ingest", (lambda: ingest.stop(timeout)) if ingest else None),
-            ("mqtt", self.mqtt.close),  # after the drain: the acks queued above go out first
+            # Each partition drains (its acks go out), then its lease is released for the others.
+            ("partitions", (lambda: cluster.stop(timeout)) if cluster else None),
+            ("relay", self.relay.stop if self.relay else None),
             ("supervision", self.supervision.stop if self.supervision else None),
             ("alerting", alerts.stop if alerts else None),
             ("scheduler", self._stop_scheduler),

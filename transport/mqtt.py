@@ -136,6 +136,7 @@ class MqttClient:
         reconnect_delay: tuple[int, int] = (1, 30),
         ca_file: str | None = None,
         on_connection_change: Callable[[bool], None] | None = None,
+        reconnect_check: Callable[[], bool] | None = None,
     ) -> None:
         if not 0 <= max_inflight <= 65535:
             raise ValueError(f"max_inflight={max_inflight}: expected 0..65535 (MQTT packet ids are 16-bit)")
@@ -150,6 +151,9 @@ class MqttClient:
         self._session_expiry = session_expiry_s
         self._receive_maximum = receive_maximum
         self._on_change = on_connection_change
+        # Asked on the network thread when the connection drops: False ends the network loop
+        # instead of reconnecting (a partition whose lease is gone must not take the session back).
+        self._reconnect_check = reconnect_check
         self._filters: list[tuple[str, int]] = []
         self._handler: MessageHandler | None = None
         self._batch_handler: BatchHandler | None = None
@@ -432,6 +436,10 @@ class MqttClient:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.url_for_logs, reason_text(rc))
         if was and self._on_change is not None:
             self._on_change(False)
+        if was and not self._closed and self._reconnect_check is not None and not self._reconnect_check():
+            log.warning("MQTT client %r: not reconnecting (its owner says the session is no longer ours)",
+                        self.client_id)
+            self._client.disconnect()  # paho's loop then ends instead of reconnecting
 
     def _on_raw(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
         handler = self._handler

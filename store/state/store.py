@@ -18,11 +18,12 @@ from store.state.audit import AuditStore
 from store.state.book import BookReads, BookTx
 from store.state.db import SqliteFile, create_state_engine, upgrade
 from store.state.hazards import HazardStore
+from store.state.leases import LeaseStore
 from store.state.outbox import OutboxStore
 from store.state.people import PeopleStore
 
 
-class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, HazardStore, OutboxStore):
+class StateStore(BookReads, AccessStore, PeopleStore, AuditStore, HazardStore, OutboxStore, LeaseStore):
     """Opens ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrates it to the current schema.
 
     Thread-safe: every method runs its own short transaction from a connection pool.

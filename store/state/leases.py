@@ -1,0 +1,242 @@
+"""Partition leases and process heartbeats (contract section 12), and the scheduler's exclusive runs.
+
+A lease is a row per partition with an owner, an epoch and an end time on the database's clock.
+Every change is one conditional UPDATE, so two processes racing for a partition cannot both win:
+
+- claim: ``owner := me, epoch := epoch + 1, until := now + ttl`` where the row is free or expired;
+- renew (the heartbeat): ``until := now + ttl`` where ``owner = me AND epoch = mine``;
+- release: ``owner := NULL`` where ``owner = me AND epoch = mine``.
+
+Fencing: a book write for a partition runs ``holds()`` in its own transaction, which reads the
+lease rows ``FOR SHARE``: a claim by another process (an UPDATE of the row) waits for that
+transaction to end, and once it has claimed, the old owner's check fails. So a process paused past
+its lease cannot write over its successor, whatever its own clock says.
+
+On SQLite there is one process and no leases: ``run_exclusive`` just runs the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import Session
+
+from store.state.models_cluster import LeaseRow, ProcessRow
+from store.state.session import SessionSource
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_PG_NOW_MS = text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
+
+
+class PartitionsMismatch(ValueError):
+    """Live processes use another ``SAFEWATCH_PARTITIONS``: the sites would be split two ways."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    partition: int
+    owner: str | None
+    epoch: int
+    lease_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    id: str
+    host: str
+    pid: int
+    roles: tuple[str, ...]
+    partitions: int
+    started_ms: int
+    heartbeat_ms: int
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for a job name."""
+    return zlib.crc32(f"safewatch:{name}".encode()) - (1 << 31)
+
+
+def db_now_ms(s: Session) -> int:
+    """The database's clock (PostgreSQL), or this machine's (SQLite, one process)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return int(s.execute(_PG_NOW_MS).scalar_one())
+    return time.time_ns() // 1_000_000
+
+
+def holds(s: Session, owner: str, claims: Mapping[int, int]) -> set[int]:
+    """The partitions of ``claims`` (partition → epoch) that ``owner`` still holds under that epoch.
+
+    Runs in the caller's transaction and locks the rows ``FOR SHARE`` (PostgreSQL) until it ends:
+    the fence of a book write.
+    """
+    if not claims:
+        return set()
+    q = select(LeaseRow.partition, LeaseRow.epoch).where(
+        LeaseRow.partition.in_(list(claims)), LeaseRow.owner == owner)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(read=True)
+    return {int(p) for p, epoch in s.execute(q) if claims.get(int(p)) == int(epoch)}
+
+
+class LeaseStore(SessionSource):
+    """The lease and process tables; every method is one short transaction."""
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def register_process(self, pid: int, host: str, process_id: str, roles: Collection[str],
+                         partitions: int) -> None:
+        with self._write() as s:
+            now = db_now_ms(s)
+            row = s.get(ProcessRow, process_id)
+            if row is None:
+                s.add(ProcessRow(id=process_id, host=host, pid=pid, roles=list(roles), partitions=partitions,
+                                 started_ms=now, heartbeat_ms=now))
+            else:
+                row.heartbeat_ms = now
+
+    def beat(self, process_id: str) -> int:
+        """Refreshes the process's heartbeat (re-registering a row someone removed); returns db now."""
+        with self._write() as s:
+            now = db_now_ms(s)
+            s.execute(update(ProcessRow).where(ProcessRow.id == process_id).values(heartbeat_ms=now))
+            return now
+
+    def processes(self) -> list[ProcessInfo]:
+        with self._read() as s:
+            return [ProcessInfo(r.id, r.host, r.pid, tuple(r.roles or ()), r.partitions, r.started_ms,
+                                r.heartbeat_ms) for r in s.scalars(select(ProcessRow).order_by(ProcessRow.id))]
+
+    def live_processes(self, ttl_ms: int, role: str | None = None) -> list[ProcessInfo]:
+        """Processes whose heartbeat is younger than ``ttl_ms`` (with ``role``, if given), by id."""
+        with self._read() as s:
+            now = db_now_ms(s)
+        return [p for p in self.processes()
+                if now - p.heartbeat_ms < ttl_ms and (role is None or role in p.roles)]
+
+    def remove_process(self, process_id: str) -> None:
+        with self._write() as s:
+            s.execute(delete(ProcessRow).where(ProcessRow.id == process_id))
+
+    def purge_processes(self, older_than_ms: int) -> int:
+        """Drops rows of processes silent for ``older_than_ms`` (killed ones); returns how many."""
+        with self._write() as s:
+            cutoff = db_now_ms(s) - older_than_ms
+            gone = s.execute(delete(ProcessRow).where(ProcessRow.heartbeat_ms < cutoff).returning(ProcessRow.id))
+            return len(gone.all())
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def ensure_partitions(self, n: int, ttl_ms: int) -> None:
+        """Makes rows 0..n-1 exist for ``n`` partitions.
+
+        Rows of another N are replaced when no live process uses it; otherwise raises
+        PartitionsMismatch naming SAFEWATCH_PARTITIONS and both values.
+        """
+        with self._write() as s:
+            now = db_now_ms(s)
+            others = {int(r.partitions) for r in s.scalars(select(LeaseRow).where(LeaseRow.partitions != n))}
+            live = s.scalars(select(ProcessRow.partitions).where(ProcessRow.heartbeat_ms > now - ttl_ms,
+                                                                 ProcessRow.partitions != n)).all()
+            if live:
+                raise PartitionsMismatch(
+                    f"SAFEWATCH_PARTITIONS={n}: live processes on this state database use {live[0]}; "
+                    "every process of a district needs the same value")
+            if others:
+                log.warning("leases: replacing the rows of %s partitions with %d", sorted(others), n)
+                s.execute(delete(LeaseRow).where(LeaseRow.partitions != n))
+            have = set(s.scalars(select(LeaseRow.partition)))
+            s.add_all(LeaseRow(partition=k, partitions=n, owner=None, epoch=0, lease_until_ms=0)
+                      for k in range(n) if k not in have)
+
+    def db_now(self) -> int:
+        """The database's clock in epoch ms (lease times are on it)."""
+        with self._read() as s:
+            return db_now_ms(s)
+
+    def leases(self) -> list[Lease]:
+        with self._read() as s:
+            return [Lease(r.partition, r.owner, r.epoch, r.lease_until_ms)
+                    for r in s.scalars(select(LeaseRow).order_by(LeaseRow.partition))]
+
+    def claimable(self) -> list[int]:
+        """Partitions free or expired now, in order."""
+        with self._read() as s:
+            now = db_now_ms(s)
+            q = select(LeaseRow.partition).where((LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
+            return sorted(int(p) for p in s.scalars(q))
+
+    def claim(self, partition: int, owner: str, ttl_ms: int) -> int | None:
+        """Takes the partition if it is free or expired; returns the new epoch, or None."""
+        with self._write() as s:
+            now = db_now_ms(s)
+            q = (update(LeaseRow)
+                 .where(LeaseRow.partition == partition,
+                        (LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
+                 .values(owner=owner, epoch=LeaseRow.epoch + 1, lease_until_ms=now + ttl_ms)
+                 .returning(LeaseRow.epoch))
+            epoch = s.execute(q).scalar()
+            return None if epoch is None else int(epoch)
+
+    def renew(self, owner: str, claims: Mapping[int, int], ttl_ms: int) -> set[int]:
+        """Extends the leases of ``claims`` (partition → epoch) still held; returns those renewed."""
+        if not claims:
+            return set()
+        with self._write() as s:
+            now = db_now_ms(s)
+            q = (update(LeaseRow)
+                 .where(LeaseRow.partition.in_(list(claims)), LeaseRow.owner == owner)
+                 .values(lease_until_ms=now + ttl_ms)
+                 .returning(LeaseRow.partition, LeaseRow.epoch))
+            rows = s.execute(q).all()
+            # A row renewed under another epoch is impossible for one owner id; skip it regardless.
+            return {int(p) for p, e in rows if claims.get(int(p)) == int(e)}
+
+    def release(self, partition: int, owner: str, epoch: int) -> bool:
+        """Gives the partition up at once (the next claimer need not wait for the TTL)."""
+        with self._write() as s:
+            now = db_now_ms(s)
+            q = (update(LeaseRow)
+                 .where(LeaseRow.partition == partition, LeaseRow.owner == owner, LeaseRow.epoch == epoch)
+                 .values(owner=None, lease_until_ms=now)
+                 .returning(LeaseRow.partition))
+            return s.execute(q).first() is not None
+
+    def release_any(self, partition: int) -> None:
+        """Frees the partition whoever holds it: for the single SQLite process, whose predecessor died."""
+        with self._write() as s:
+            s.execute(update(LeaseRow).where(LeaseRow.partition == partition).values(owner=None, lease_until_ms=0))
+
+    def holds(self, owner: str, claims: Mapping[int, int]) -> set[int]:
+        """``holds`` in a transaction of its own (before reconnecting a partition's session)."""
+        with self._read() as s:
+            return holds(s, owner, claims)
+
+    def lease_count(self) -> int:
+        with self._read() as s:
+            return int(s.scalar(select(func.count()).select_from(LeaseRow)) or 0)
+
+    # -- scheduler ------------------------------------------------------------------------------
+
+    def run_exclusive(self, name: str, fn: Callable[[], T]) -> tuple[bool, T | None]:
+        """Runs ``fn`` unless another process runs the job ``name`` right now (a PostgreSQL
+        session advisory lock, taken without waiting); returns (ran, result). SQLite: runs it."""
+        if self._engine.dialect.name != "postgresql":
+            return True, fn()
+        key = lock_key(name)
+        with self._engine.connect() as conn:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            if not got:
+                return False, None
+            try:
+                return True, fn()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()

@@ -1,0 +1,169 @@
+"""Several ``serve`` processes sharing a district (contract section 12), against the real servers.
+
+Three processes, four partitions, a steady load; SIGKILL the holder of the incident's partition
+mid-incident: its partitions move within the TTL, every reading is stored, the alert is raised
+once and each of its events reaches each department once. SIGTERM hands over without waiting for
+the TTL. A process paused past its TTL (SIGSTOP, then SIGCONT) writes nothing for what it lost.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.bench.measure import count_points
+from service.stack import StackInfo
+from store.influx import InfluxClient
+from tests.cluster_support import RULE, SITES, Load, cluster, missing, owners, serve, site_in, write_config
+from tests.e2e.clients import Api
+from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.e2e.webhooks import WebhookReceiver
+from tests.helpers import wait_until
+
+N = 4
+TTL_S = 2.0
+
+
+@pytest.fixture
+def procs() -> Iterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
+    yield started
+    for p in started:
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGCONT)
+            p.proc.kill()
+            p.proc.wait(15)
+
+
+def _start(stack: StackInfo, config: Path, tmp: Path, pg: str, count: int, procs: list[ServeProcess]) -> None:
+    for i in range(count):
+        p = serve(stack, config, tmp / f"p{i}", pg, N, f"{TTL_S:g}s")
+        p.start()
+        procs.append(p)
+
+
+def _balanced(p: ServeProcess, live: list[ServeProcess]) -> bool:
+    """Every partition held by one of ``live`` and the counts differ by at most one."""
+    view = cluster(p.base_url)
+    by_pid = {q["id"]: q["pid"] for q in view["processes"]}
+    pids = {q.proc.pid for q in live if q.proc is not None}
+    held = Counter(by_pid.get(o["owner"]) for o in view["partitions"])
+    if set(held) != pids:
+        return False
+    return max(held.values()) - min(held.values()) <= 1
+
+
+def _stored(influx: InfluxClient, published: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (n := count_points(influx)) < published and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return n
+
+
+def _holder(p: ServeProcess, procs: list[ServeProcess], partition: int) -> ServeProcess:
+    view = cluster(p.base_url)
+    owner = next(o["owner"] for o in view["partitions"] if o["partition"] == partition)
+    pid = next(q["pid"] for q in view["processes"] if q["id"] == owner)
+    return next(q for q in procs if q.proc is not None and q.proc.pid == pid)
+
+
+def test_sigkill_then_sigterm_hand_partitions_over(stack: StackInfo, district: str, influx_db: str, pg_database: str,
+                                                   tmp_path: Path, procs: list[ServeProcess]) -> None:
+    config = write_config(tmp_path / "district.yaml", district)
+    _start(stack, config, tmp_path, pg_database, 3, procs)
+    wait_until(lambda: _balanced(procs[0], procs), 3 * TTL_S + 5, "four partitions over three processes")
+    api = Api(procs[0].base_url, ADMIN_TOKEN)
+    hooks = WebhookReceiver()
+    for dep in ("sector_a", "office_a"):
+        api.subscribe(dep, hooks.url(f"/{dep}"), "s3cret")
+    incident = site_in(1, N)
+    load = Load(stack.mqtt_url, district).start()
+    time.sleep(1.0)
+    load.hot[incident] = 80.0
+    api.wait_alert(incident, RULE, lambda a: a["state"] == "open", "fired", timeout=15)
+    victim = _holder(procs[0], procs, 1)
+    survivors = [p for p in procs if p is not victim]
+    time.sleep(0.5)
+    t_kill, t_kill_ms = time.monotonic(), int(time.time() * 1000)
+    victim.kill()
+    wait_until(lambda: _balanced(survivors[0], survivors), 3 * TTL_S + 5, "partitions moved to the survivors",
+               interval=0.1)
+    takeover_s = time.monotonic() - t_kill
+    print(f"takeover after SIGKILL: {takeover_s:.2f}s (TTL {TTL_S:g}s)")
+    assert takeover_s < TTL_S + 2.5, f"takeover took {takeover_s:.1f}s with a {TTL_S:g}s TTL"
+    time.sleep(1.0)
+    load.hot.pop(incident)  # the incident ends under the new owner
+    api2 = Api(survivors[1].base_url, ADMIN_TOKEN)  # the one that stays
+    alert = api2.wait_alert(incident, RULE, lambda a: a["state"] == "resolved", "resolved by the new owner")
+
+    # SIGTERM: the leaving process releases its leases, the other takes them at its next tick.
+    leaving, last = survivors
+    t_term, t_term_ms = time.monotonic(), int(time.time() * 1000)
+    assert leaving.stop(30) == 0
+    wait_until(lambda: _balanced(last, [last]), TTL_S + 5, "every partition with the last process", interval=0.1)
+    handover_s = time.monotonic() - t_term
+    print(f"handover after SIGTERM: {handover_s:.2f}s (TTL {TTL_S:g}s)")
+    published = load.stop()
+
+    influx = InfluxClient(stack.influx_url, influx_db)
+    stored = _stored(influx, published)
+    assert stored == published, (f"{published} published, {stored} stored; missing {missing(influx, load)[:20]}; "
+                                 f"kill at {t_kill_ms}, term at {t_term_ms}")
+    types = [e["type"] for e in api2.alert(alert["id"])["events"]]
+    assert types == ["fired", "resolved"]
+    assert [a["id"] for a in api2.alerts(site=incident)] == [alert["id"]]  # raised once
+    events = {str(e["id"]) for e in api2.alert(alert["id"])["events"]}
+
+    def delivered() -> Counter[tuple[str, str]]:
+        """(event id, department) of the alert's events, as the receivers got them (hazard events aside)."""
+        return Counter((str(d.json["event_id"]), d.json["department"]) for d in hooks.deliveries()
+                       if d.status == 200 and str(d.json["event_id"]) in events)
+
+    try:
+        wait_until(lambda: len(delivered()) == 4, 20, "two events to two departments")
+    except AssertionError:
+        raise AssertionError(f"delivered {delivered()}; events {events}") from None
+    counts = delivered()
+    assert sorted(counts.values()) == [1, 1, 1, 1], counts  # once per event and department
+    assert {dep for _, dep in counts} == {"sector_a", "office_a"}
+
+
+def test_paused_process_writes_nothing_for_partitions_it_lost(stack: StackInfo, district: str, influx_db: str,
+                                                              pg_database: str, tmp_path: Path,
+                                                              procs: list[ServeProcess]) -> None:
+    config = write_config(tmp_path / "district.yaml", district)
+    _start(stack, config, tmp_path, pg_database, 2, procs)
+    wait_until(lambda: _balanced(procs[0], procs), 3 * TTL_S + 5, "four partitions over two processes")
+    paused = _holder(procs[0], procs, 2)
+    other = next(p for p in procs if p is not paused)
+    incident = site_in(2, N)
+    load = Load(stack.mqtt_url, district).start()
+    time.sleep(1.0)
+    assert paused.proc is not None
+    paused.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: _balanced(other, [other]), 3 * TTL_S + 5, "the paused process's partitions taken over",
+                   interval=0.1)
+        load.hot[incident] = 90.0
+        api = Api(other.base_url, ADMIN_TOKEN)
+        api.wait_alert(incident, RULE, lambda a: a["state"] == "open", "fired by the new owner", timeout=15)
+    finally:
+        paused.proc.send_signal(signal.SIGCONT)
+    # Back: it finds its leases gone, stops those partitions, and later gets a fair share anew.
+    wait_until(lambda: paused.counter("partitions_lost") >= 1, 10, "the resumed process noticed its loss")
+    wait_until(lambda: _balanced(other, procs), 3 * TTL_S + 5, "balanced again after SIGCONT")
+    load.hot.pop(incident)
+    published = load.stop()
+    influx = InfluxClient(stack.influx_url, influx_db)
+    stored = _stored(influx, published)
+    assert stored == published, f"{published} published, {stored} stored"
+    alert = api.wait_alert(incident, RULE, lambda a: a["state"] == "resolved", "resolved")
+    assert [e["type"] for e in alert["events"]] == ["fired", "resolved"]
+    assert len(api.alerts(site=incident)) == 1
+    assert sorted(owners(other.base_url)) == list(range(N))
+    assert len(SITES) == 12
