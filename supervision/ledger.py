@@ -217,12 +217,12 @@ class Ledger:
             if h.state not in (HazardState.LISTED, HazardState.RECTIFYING):
                 raise HazardConflict(f"hazard {h.id} is {h.state.value}: a plan is filed while listed or "
                                      "rectifying")
-            deadline = h.deadline
-            if plan.deadline > h.deadline:
-                if not who.is_admin:
-                    raise HazardInvalid(f"body deadline: {plan.deadline.isoformat()} is later than the "
-                                        f"hazard's deadline {h.deadline.isoformat()} (only the admin extends it)")
-                deadline = plan.deadline  # the admin grants more time
+            if plan.deadline > h.deadline and not who.is_admin:
+                raise HazardInvalid(f"body deadline: {plan.deadline.isoformat()} is later than the "
+                                    f"hazard's deadline {h.deadline.isoformat()} (only the admin extends it)")
+            # The plan's time limit (时限到位) becomes the hazard's: an earlier commitment is held to,
+            # a later one is the admin granting more time.
+            deadline = plan.deadline
             overdue = h.overdue and dt_to_ms(deadline) <= at
             h = tx.update(replace(h, plan=plan, state=HazardState.RECTIFYING, deadline=deadline,
                                   overdue=overdue, updated_at=ms_to_dt(at)))
