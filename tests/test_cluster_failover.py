@@ -158,11 +158,11 @@ def test_paused_process_writes_nothing_for_partitions_it_lost(stack: StackInfo, 
     wait_until(lambda: paused.counter("partitions_lost") >= 1, 10, "the resumed process noticed its loss")
     wait_until(lambda: _balanced(other, procs), 3 * TTL_S + 5, "balanced again after SIGCONT")
     load.hot.pop(incident)
+    alert = api.wait_alert(incident, RULE, lambda a: a["state"] == "resolved", "resolved")
     published = load.stop()
     influx = InfluxClient(stack.influx_url, influx_db)
     stored = _stored(influx, published)
-    assert stored == published, f"{published} published, {stored} stored"
-    alert = api.wait_alert(incident, RULE, lambda a: a["state"] == "resolved", "resolved")
+    assert stored == published, f"{published} published, {stored} stored; missing {missing(influx, load)[:20]}"
     assert [e["type"] for e in alert["events"]] == ["fired", "resolved"]
     assert len(api.alerts(site=incident)) == 1
     assert sorted(owners(other.base_url)) == list(range(N))
