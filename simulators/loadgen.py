@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from domain.district import District, load_district
-from transport.pipelined import PipelinedPublisher
+from simulators.pipelined import PipelinedPublisher
 
 # Three metrics per family with a plausible base value and spread (all well inside the ranges).
 _PROFILES: dict[str, tuple[tuple[str, float, float], ...]] = {

@@ -16,23 +16,55 @@ than 15,000 messages/s. Where the time went, and what replaces it:
 * ``ack_batch`` queues the PUBACKs of a whole batch as one write with one wake-up of the
   network thread, instead of a socket-pair write and a ``send`` per message.
 
-These lean on paho 2.x internals (``_create_socket``, ``_sock``, ``_in_packet``,
-``_packet_queue``), which is why pyproject pins paho-mqtt below 3; the integration tests
-exercise every path against a real Mosquitto.
+These lean on paho 2.x internals, which is why pyproject pins paho-mqtt below 3; the
+integration tests exercise every path against a real Mosquitto. Quarantine: ``fast_path()``
+checks once, at the first client, that the installed paho has every private name used here
+(``PRIVATE``); if one is missing the clients fall back to paho's own receive and ack paths,
+slower but correct, and say so once in the log. Every private access below is marked with
+why it is needed.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+log = logging.getLogger(__name__)
 RawHandler = Callable[[bytes, bytes, int, bool, int, bool], None]  # topic, payload, qos, retain, mid, dup
 _PUBACK = 0x40
 _OK = MQTTErrorCode.MQTT_ERR_SUCCESS
+# The private names of paho.Client the fast path uses (methods it calls or overrides, state it reads).
+PRIVATE = ("_create_socket", "_sock", "_ssl", "_protocol", "_in_packet", "_manual_ack", "_send_puback",
+           "_msgtime_mutex", "_last_bytes_received", "_handle_on_message", "_in_callback_mutex", "_userdata",
+           "_packet_queue")
+
+
+@functools.cache
+def fast_path() -> bool:
+    """Whether the installed paho has what the fast path needs; logged once when it has not."""
+    try:
+        probe = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    except Exception as err:  # a paho so different that even this fails: its own path, as is
+        log.warning("MQTT fast receive path off: cannot probe paho-mqtt (%s)", err)
+        return False
+    missing = [name for name in PRIVATE if not hasattr(probe, name)]
+    if not hasattr(paho, "time_func"):
+        missing.append("paho.mqtt.client.time_func")
+    # _in_packet: paho's partial-packet state; "command" 0 means it is between packets.
+    in_packet = getattr(probe, "_in_packet", None)
+    if not isinstance(in_packet, dict) or "command" not in in_packet:
+        missing.append("_in_packet['command']")
+    if missing:
+        log.warning("MQTT fast receive path off: paho-mqtt %s lacks %s; using paho's own receive path "
+                    "(about 4x the CPU per message)", getattr(paho, "__version__", "?"), ", ".join(missing))
+        return False
+    return True
 
 
 class _BufferedSocket:
@@ -75,23 +107,33 @@ class _BufferedSocket:
 
 
 class FastPahoClient(paho.Client):
+    """paho's client with the fast path when ``fast_path()`` holds, else exactly paho's own."""
+
     raw_handler: RawHandler | None = None  # set to receive 3.1.1 QoS 0/1 messages as bytes
     after_read: Callable[[], None] | None = None  # runs once per round of reads
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.fast = fast_path()
+        super().__init__(*args, **kwargs)
+
     def _create_socket(self) -> Any:
+        # Private hook (paho 2.x: opens the TCP/TLS socket): wrapping it buffers the reads.
         sock = super()._create_socket()
-        return _BufferedSocket(sock) if isinstance(sock, socket.socket) and not self._ssl else sock
+        # _ssl: paho's TLS context; an SSL socket keeps its own buffering.
+        return _BufferedSocket(sock) if self.fast and isinstance(sock, socket.socket) and not self._ssl else sock
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = _OK
-        fast = self.raw_handler is not None and self._protocol != paho.MQTTv5
+        # _protocol: MQTT 5 PUBLISHes carry properties the fast parser does not read.
+        fast = self.fast and self.raw_handler is not None and self._protocol != paho.MQTTv5
         # Bounded, so that queued acks and publishes still go out between rounds.
         for _ in range(1000):
-            sock = self._sock
+            sock = self._sock  # private: the socket paho reads from (ours when buffered)
             if not isinstance(sock, _BufferedSocket):
                 rc = super().loop_read(max_packets)
                 break
-            if fast and self._in_packet["command"] == 0:  # paho is not in the middle of a packet
+            # _in_packet: paho's partial-packet state; only between packets may we read ahead of it.
+            if fast and self._in_packet["command"] == 0:
                 if not sock.pending() and not sock.fill():
                     rc = super().loop_read(1)  # nothing new, or the peer left: let paho see which
                     break
@@ -110,7 +152,7 @@ class FastPahoClient(paho.Client):
         buf, pos, end = sock.buf, sock.pos, len(sock.buf)
         handler = self.raw_handler
         assert handler is not None
-        auto_ack = not self._manual_ack
+        auto_ack = not self._manual_ack  # private: paho's manual_ack setting, which paho's own path obeys
         start = pos
         while pos + 2 <= end:
             command = buf[pos]
@@ -138,23 +180,34 @@ class FastPahoClient(paho.Client):
             handler(buf[i + 2:topic_end], buf[payload_at:body_end], qos, bool(command & 0x01), mid,
                     bool(command & 0x08))
             if qos and auto_ack:
-                self._send_puback(mid)
+                self._send_puback(mid)  # private: what paho itself sends for an auto-acked QoS 1 message
             pos = body_end
         if pos != start:
             sock.pos = pos
+            # Private: paho's keepalive clock; without the update it would ping (and time out) a
+            # connection that is busy with messages paho never saw.
             with self._msgtime_mutex:
                 self._last_bytes_received = paho.time_func()
 
     def _handle_on_message(self, message: paho.MQTTMessage) -> None:
-        # We register no per-topic callbacks, so paho's topic matcher, walked for every
-        # message, would find nothing.
+        # Private hook (paho's dispatch of one message): we register no per-topic callbacks,
+        # so paho's topic matcher, walked for every message, would find nothing.
+        if not self.fast:
+            super()._handle_on_message(message)
+            return
         on_message = self.on_message
         if on_message is not None:
-            with self._in_callback_mutex:
-                on_message(self, self._userdata, message)
+            with self._in_callback_mutex:  # private: the lock paho holds around every callback
+                on_message(self, self._userdata, message)  # private: the userdata paho passes
 
     def ack_batch(self, mids: Sequence[int]) -> None:
         """PUBACKs for many messages as one queued write (see the module docstring)."""
-        if mids:
-            blob = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
-            self._packet_queue(_PUBACK, blob, 0, 0)
+        if not mids:
+            return
+        if not self.fast:
+            for mid in mids:
+                self.ack(mid, 1)  # paho's public manual ack: one write and wake-up each
+            return
+        blob = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+        # Private: paho's outgoing packet queue, the one writer of the socket (thread-safe).
+        self._packet_queue(_PUBACK, blob, 0, 0)

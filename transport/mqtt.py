@@ -267,8 +267,8 @@ class MqttClient:
         was_closed = self._closed
         self._closed = True  # _on_disconnect: a drop on purpose, not a lost connection to report
         try:
-            # loop_stop's flag, raised before the socket goes: a thread that saw the connection die
-            # first would sleep out a reconnect backoff slice (up to 1 s) before noticing it.
+            # Private: loop_stop's flag, raised before the socket goes: a thread that saw the connection
+            # die first would sleep out a reconnect backoff slice (up to 1 s) before noticing it.
             self._client._thread_terminate = True
             self._shutdown_socket()
             self._stop_loop()
@@ -442,6 +442,16 @@ class MqttClient:
             self._client.disconnect()  # paho's loop then ends instead of reconnecting
 
     def _on_raw(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
+        """The fast path's messages (``transport._paho``): the topic as bytes."""
+        self._deliver(topic, payload, qos, retain, mid, dup)
+
+    def _on_message(self, client: paho.Client, userdata: Any, m: paho.MQTTMessage) -> None:
+        """paho's own path (MQTT 5, or the fast path off): the same delivery."""
+        # Private: the topic as received; ``m.topic`` raises on bytes that are not UTF-8.
+        self._deliver(m._topic, bytes(m.payload), m.qos, bool(m.retain), m.mid, bool(m.dup))
+
+    def _deliver(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
+        """The one place a ``Message`` is built, whichever path received it."""
         handler = self._handler
         if handler is None:
             return
@@ -450,19 +460,3 @@ class MqttClient:
             handler(Message(text, payload, qos, retain, mid, dup, int(time.time() * 1000), self._connection))
         except Exception:  # an escaping exception would kill paho's network thread
             log.exception("MQTT message handler failed on %r (mid %d)", text, mid)
-
-    def _on_message(self, client: paho.Client, userdata: Any, m: paho.MQTTMessage) -> None:
-        handler = self._handler
-        if handler is None:
-            return
-        try:
-            topic = m.topic
-        except UnicodeDecodeError:
-            topic = m._topic.decode("utf-8", "replace")  # still dead-lettered, with a readable name
-        now_ms = int(time.time() * 1000)
-        msg = Message(topic, bytes(m.payload), m.qos, bool(m.retain), m.mid, bool(m.dup), now_ms,
-                      self._connection)
-        try:
-            handler(msg)
-        except Exception:  # an escaping exception would kill paho's network thread
-            log.exception("MQTT message handler failed on %r (mid %d)", topic, m.mid)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from service.bench.district import SeriesPlan
 from simulators.loadgen import LoadResult
-from transport.pipelined import PipelinedPublisher
+from simulators.pipelined import PipelinedPublisher
 
 _ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 1000
