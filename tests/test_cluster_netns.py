@@ -141,7 +141,8 @@ def test_two_machines_share_a_district(stack: StackInfo, district: str, influx_d
             work = tmp_path / f"m{i}"
             work.mkdir()
             env = clean_env(mqtt_url=_with_host(stack.mqtt_url, root_ip),
-                            influx_url=_with_host(stack.influx_url, root_ip), state_url=_with_host(pg_database, root_ip), data_dir=str(work / "data"),
+                            influx_url=_with_host(stack.influx_url, root_ip),
+                            state_url=_with_host(pg_database, root_ip), data_dir=str(work / "data"),
                             api_host=ns_ip, api_port="8080", admin_token=ADMIN_TOKEN, partitions="4",
                             lease_ttl=TTL, log_level="INFO")
             with open(work / "serve.log", "ab") as log:
