@@ -94,8 +94,7 @@ def test_one_alert_has_the_contract_shape_and_its_events(api: Api, book: dict[st
         assert a[key].endswith("+08:00"), a[key]  # RFC 3339 in the district's zone
     assert a["resolved_at"] is None and a["closed_at"] is None
     events = [(e["type"], e["severity"], e["by"], e["note"]) for e in a["events"]]
-    assert events == [("fired", "yellow", "engine", None),
-                      ("acknowledged", "yellow", "token:civil_defence", "crew sent")]
+    assert events == [("fired", "yellow", "engine", None), ("acknowledged", "yellow", "civil_defence", "crew sent")]
     assert all(e["at"].endswith("+08:00") for e in a["events"])
     listed = api.client.get("/api/v1/alerts?site=UG-001", headers=ADMIN).json()[0]
     assert listed["events"] == [] and {k: v for k, v in listed.items() if k != "events"} == {
