@@ -40,6 +40,7 @@ _CONNECTIONS = itertools.count(1)  # process-wide, so no two connections share a
 
 Protocol = Literal["3.1.1", "5"]
 WEEK_S = 7 * 24 * 3600
+BATCH_MAX = 2000  # messages per list handed to a batch subscriber (see _collect)
 
 
 class Message(NamedTuple):
@@ -310,6 +311,11 @@ class MqttClient:
 
     def _collect(self, msg: Message) -> None:
         self._batch.append(msg)
+        # One round of reads can bring tens of MB when the broker does not hold back (Mosquitto
+        # sends past max_inflight_messages): hand lists on at BATCH_MAX, so a consumer that
+        # blocks (ingest's bounded buffer) stops the reading here and memory stays bounded.
+        if len(self._batch) >= BATCH_MAX:
+            self._deliver_batch()
 
     def _deliver_batch(self) -> None:
         if self._batch:

@@ -81,6 +81,7 @@ def write_config(path: Path, district: str, sites: int) -> Path:
 
 
 def synthetic(data: Path, sites: int = 300) -> BenchDistrict:
+    data.mkdir(parents=True, exist_ok=True)
     config = write_config(data / "config.yaml", "bench", sites)
     district = load_district(config)
     series: list[SeriesPlan] = [(s.family, s.id, f"d{n}", _SYNTHETIC[s.family]) for s in district.sites.values()
@@ -92,6 +93,7 @@ def synthetic(data: Path, sites: int = 300) -> BenchDistrict:
 def from_config(source: Path, data: Path) -> BenchDistrict:
     """``source`` with a probe site, rule and route added, written to ``data``; its load plan."""
     original = load_district(source)  # a bad config fails here, naming the file
+    data.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = yaml.safe_load(source.read_text())
     first = next(iter(original.sites.values()), None)
     if first is None:
