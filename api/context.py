@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from alerting import AlertService
+from domain.clock import Clock, now_ms
 from domain.district import District
 from domain.settings import Settings
 from notify import TargetPolicy
@@ -29,5 +30,6 @@ class ApiContext:
     influx: InfluxClient | None = None  # history and trend reads
     alerts: AlertService | None = None  # ack, close, SSE broadcaster, latest values
     targets: TargetPolicy | None = None  # where notifications may go; None: from settings
+    clock: Clock = now_ms  # the trend window's "now" (tests move it)
     supervision: SupervisionService | None = None  # hazards: listing, moves, overdue chain
     sse_heartbeat_s: float = 15.0  # comment lines on an idle stream keep proxies from closing it

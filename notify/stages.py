@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.clock import Clock, now_ms
 from notify.channels.base import Channel, SendResult
 from notify.notice import SubscriptionTarget
 from notify.notification import Notification
 from notify.options import DeliveryMetrics, DeliveryOptions, backoff_s
-from store.state.session import now_ms
 from store.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -90,10 +90,12 @@ class Send:
 class Record:
     """Writes an outcome; returns True when the row is finished (any final status)."""
 
-    def __init__(self, state: StateStore, metrics: DeliveryMetrics, options: DeliveryOptions) -> None:
+    def __init__(self, state: StateStore, metrics: DeliveryMetrics, options: DeliveryOptions,
+                 clock: Clock = now_ms) -> None:
         self._state = state
         self._metrics = metrics
         self._options = options
+        self._clock = clock
         self._rng = random.Random()
 
     def __call__(self, n: Notification, outcome: Outcome) -> bool:
@@ -103,7 +105,7 @@ class Record:
             self._state.mark_final(n.row_id, outcome.status, n.attempts, outcome.why)
             return True
         attempts = n.attempts + 1
-        now = now_ms()
+        now = self._clock()
         if result.ok:
             self._state.mark_delivered(n.row_id, now, attempts)
             self._metrics.sent.labels(n.channel).inc()

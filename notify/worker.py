@@ -22,12 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from domain.clock import Clock, now_ms
 from notify.channels.base import Channel
 from notify.notification import Notification
 from notify.options import DeliveryMetrics, DeliveryOptions
 from notify.stages import DropUnsubscribed, Pipeline, Record, Send, Silence
 from store.state.records import OutboxItem
-from store.state.session import now_ms
 from store.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,12 @@ log = logging.getLogger(__name__)
 
 class DeliveryWorker:
     def __init__(self, state: StateStore, channels: Mapping[str, Channel], metrics: DeliveryMetrics,
-                 options: DeliveryOptions | None = None) -> None:
+                 options: DeliveryOptions | None = None, clock: Clock = now_ms) -> None:
         self._state = state
         self.options = options or DeliveryOptions()
+        self._clock = clock  # leases, due times, backoff and give-up: tests move it
         self.pipeline = Pipeline((DropUnsubscribed(state), Silence(state), Send(channels)),
-                                 Record(state, metrics, self.options))
+                                 Record(state, metrics, self.options, clock))
         self._kick = threading.Event()
         self._stopping = threading.Event()
         self._busy: set[str] = set()
@@ -93,7 +94,7 @@ class DeliveryWorker:
         if free <= 0 or self._pool is None:
             return
         lease = int(self.options.lease_s * 1000)
-        for item in self._state.claim_heads(now_ms(), lease, limit=free, busy=busy):
+        for item in self._state.claim_heads(self._clock(), lease, limit=free, busy=busy):
             with self._busy_lock:
                 self._busy.add(item.target)
             self._pool.submit(self._drain, item)
@@ -102,7 +103,7 @@ class DeliveryWorker:
         due = self._state.next_due_ms()
         if due is None:
             return self.options.poll_s
-        return min(self.options.poll_s, max(0.0, (due - now_ms()) / 1000))
+        return min(self.options.poll_s, max(0.0, (due - self._clock()) / 1000))
 
     def _drain(self, first: OutboxItem) -> None:
         """Sends ``first``, then the rest of its target's due rows, in order."""
@@ -114,7 +115,7 @@ class DeliveryWorker:
                     break
                 if not self.process(item):
                     break  # waiting for a retry: later rows of this target wait behind it
-                item = self._state.claim_head(first.target, now_ms(), lease)
+                item = self._state.claim_head(first.target, self._clock(), lease)
         except Exception:
             log.exception("delivery: error while sending to %s", first.target)
         finally:
@@ -126,7 +127,7 @@ class DeliveryWorker:
         """Sends, once its silence has ended, the newest held-back notification of each alert
         that is still firing (as Alertmanager notifies a still-firing alert after a silence);
         returns how many. Alerts that resolved meanwhile stay quiet."""
-        now = now_ms() if at_ms is None else at_ms
+        now = self._clock() if at_ms is None else at_ms
         released = 0
         for item in self._state.silenced_latest(now - int(lookback_s * 1000)):
             if self._state.silence_for(item.department, item.site, item.metric or "", now) is None and \

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, tzinfo
 
 from fastapi import APIRouter, Query
@@ -38,7 +37,7 @@ def get_trend(
     window_s = duration_param("window", window)
     if not 60 <= window_s <= MAX_WINDOW_S:
         raise ApiError(400, f"window={window}: expected from 1m to {format_duration(MAX_WINDOW_S)}")
-    now_ms = int(time.time() * 1000)
+    now_ms = ctx.clock()
     try:
         points = history.window_points(site, metric, start_ms=now_ms - int(window_s * 1000),
                                        end_ms=now_ms + 1, device=device)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from domain.clock import now_ms
 from store.state.db import WRITE
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+__all__ = ["SessionSource", "now_ms"]  # now_ms: the domain's clock, where the store's modules import it
 
 
 class SessionSource:
