@@ -49,6 +49,17 @@ class Settings(BaseSettings):
             raise ValueError(f"SAFEWATCH_LEASE_TTL={v!r}: at least 500ms (heartbeats run every quarter of it)")
         return v
 
+    @field_validator("session_idle")
+    @classmethod
+    def _check_session_idle(cls, v: str) -> str:
+        try:
+            seconds = parse_duration(v)
+        except ValueError as exc:
+            raise ValueError(f"SAFEWATCH_SESSION_IDLE={v!r}: {exc}") from None
+        if seconds < 1:
+            raise ValueError(f"SAFEWATCH_SESSION_IDLE={v!r}: at least 1s")
+        return v
+
     @field_validator("roles")
     @classmethod
     def _check_roles(cls, v: str) -> str:

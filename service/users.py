@@ -60,7 +60,8 @@ def run_users(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
     from domain import ConfigError, load_district
     from domain.settings import Settings
     from store.state import StateStore
-    from store.state.people import UserExists, check_account, check_password
+    from store.state.people import UserExists
+    from store.state.people_rules import check_account, check_password
 
     district = None
     if args.config:

@@ -10,7 +10,8 @@ from api.deps import API_CHECKS, Admin, Audit, Ctx, State
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, CONFLICT, FORBIDDEN, NOT_FOUND
 from api.schemas_people import UserIn, UserOut, UserPatch
-from store.state.people import User, UserExists, check_account, check_password, check_username
+from store.state.people import User, UserExists
+from store.state.people_rules import check_account, check_password, check_username
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES | FORBIDDEN)
