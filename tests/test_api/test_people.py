@@ -73,6 +73,14 @@ def test_cookie_writes_need_the_csrf_token(papi: PeopleApi) -> None:
         r = olga.client.post(path, json={"note": "x"}, headers=headers)
         assert r.status_code == 403 and "X-CSRF-Token" in r.json()["detail"]
     assert olga.client.get(f"/api/v1/alerts/{gs}").status_code == 200  # reads need none
+    assert olga.client.delete(SESSION).status_code == 403  # signing out is a change too
+    papi.add_user("root", "admin")
+    root = papi.sign_in("root")
+    r = root.client.patch("/api/v1/users/olga", json={"role": "viewer"})
+    assert r.status_code == 403 and "X-CSRF-Token" in r.json()["detail"]
+    assert root.request("PATCH", "/api/v1/users/olga", json={"role": "viewer"}).json()["role"] == "viewer"
+    assert root.request("PATCH", "/api/v1/users/olga", json={"role": "operator"}).json()["department"] == \
+        "commerce"
     r = olga.request("POST", path, json={"note": "on it"})
     assert r.status_code == 200 and r.json()["events"][-1]["by"] == "olga"
     token = papi.token("commerce")  # a bearer token is not sent by browsers on its own: no CSRF
