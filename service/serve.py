@@ -151,6 +151,8 @@ def run_serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _fail(f"SAFEWATCH_DATA_DIR={settings.data_dir}: cannot create it: {exc.strerror}", EXIT_FAILURE)
+    if "api" not in settings.role_set:
+        return _run_headless(settings, district, admin_token)
     try:
         sock = _bind(settings.api_host, settings.api_port)
     except OSError as exc:
@@ -174,4 +176,25 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         runtime.stop()
         sock.close()
+    return EXIT_OK
+
+
+def _run_headless(settings: Settings, district: District, admin_token: str) -> int:
+    """Without the ``api`` role (contract section 12): the other jobs only, until SIGTERM or SIGINT."""
+    runtime = Runtime(settings, district, admin_token)
+    done = threading.Event()
+    old = {sig: signal.signal(sig, lambda s, f: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            runtime.start()
+        except StartupError as exc:
+            return _fail(str(exc), EXIT_FAILURE)
+        _tune_gc()
+        log.info("no API in this process (SAFEWATCH_ROLES=%s)", settings.roles)
+        done.wait()
+        log.info("draining")
+    finally:
+        runtime.stop()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     return EXIT_OK

@@ -9,6 +9,7 @@ the TTL. A process paused past its TTL (SIGSTOP, then SIGCONT) writes nothing fo
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from service.stack import StackInfo
 from store.influx import InfluxClient
 from tests.cluster_support import RULE, SITES, Load, cluster, missing, owners, serve, site_in, write_config
 from tests.e2e.clients import Api
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess, safewatch_argv
 from tests.e2e.webhooks import WebhookReceiver
 from tests.helpers import wait_until
 
@@ -167,3 +168,36 @@ def test_paused_process_writes_nothing_for_partitions_it_lost(stack: StackInfo, 
     assert len(api.alerts(site=incident)) == 1
     assert sorted(owners(other.base_url)) == list(range(N))
     assert len(SITES) == 12
+
+
+def test_roles_split_the_jobs(stack: StackInfo, district: str, influx_db: str, pg_database: str, tmp_path: Path,
+                              procs: list[ServeProcess]) -> None:
+    """An ingest-only process (no HTTP API at all) holds every partition; an api-only one holds none
+    and still answers the whole API, alerts raised by the other included."""
+    config = write_config(tmp_path / "district.yaml", district)
+    worker = serve(stack, config, tmp_path / "worker", pg_database, N, f"{TTL_S:g}s", roles="ingest,scheduler")
+    front = serve(stack, config, tmp_path / "front", pg_database, N, f"{TTL_S:g}s", roles="api,delivery")
+    procs += [worker, front]
+    with open(worker.log, "ab") as out:  # no API to wait for: started as is
+        proc = worker.proc = subprocess.Popen(safewatch_argv("serve", "--config", str(config)), env=worker.env,
+                                              cwd=worker.workdir, stdout=out, stderr=subprocess.STDOUT)
+    front.start()
+    wait_until(lambda: set(owners(front.base_url).values()) == {_id_of(front, proc.pid)}, 30,
+               "the ingest process holds every partition")
+    view = cluster(front.base_url)
+    roles = {p["pid"]: p["roles"] for p in view["processes"]}
+    assert front.proc is not None
+    assert roles == {proc.pid: ["ingest", "scheduler"], front.proc.pid: ["api", "delivery"]}
+    load = Load(stack.mqtt_url, district, rate=100).start()
+    load.hot[SITES[0]] = 70.0
+    try:
+        Api(front.base_url, ADMIN_TOKEN).wait_alert(SITES[0], RULE, lambda a: a["state"] == "open", "fired")
+    finally:
+        load.stop()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    wait_until(lambda: set(owners(front.base_url).values()) == {None}, 5, "leases released on SIGTERM")
+
+
+def _id_of(via: ServeProcess, pid: int) -> str | None:
+    return next((p["id"] for p in cluster(via.base_url)["processes"] if p["pid"] == pid), None)
