@@ -49,6 +49,7 @@ from service.stack import (
 from simulators.fleet import SimOptions, Simulation, SimulationError
 from simulators.scenarios import Scenario, ScenarioContext, ScenarioError, parse_scenario
 from simulators.scenarios.operations import NightResidency
+from simulators.scenarios.supervision import play_in_background
 from simulators.tap import Tap
 from transport.mqtt import MqttError
 
@@ -171,7 +172,8 @@ def run_demo(args: argparse.Namespace) -> int:
         stack = stack_up(stack_dir, die_with_parent=True)  # a killed demo takes what it started along
         print(f"stack: MQTT {stack.mqtt_url}, InfluxDB {stack.influx_url} ({stack_dir})", flush=True)
         board = Board(district)
-        tap = Tap(stack.mqtt_url, [f"{district.name}/alerts/#"], on_message=board.on_message).connect()
+        tap = Tap(stack.mqtt_url, [f"{district.name}/alerts/#", f"{district.name}/hazards/#"],
+                  on_message=board.on_message).connect()
         notes: deque[str] = deque(maxlen=1)
         sim = Simulation(district, demo_scenarios(district), SimOptions(mqtt_url=stack.mqtt_url, seed=1),
                          on_note=functools.partial(note, notes, plain))
@@ -185,6 +187,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _console_accounts(serve, district, [sc.site.id for sc in sim.scenarios])
         for sc in sim.scenarios:
             print(f"incident at +{sc.start_s:g} s: {sc.label} ({sc.site.name}): {sc.summary}", flush=True)
+        play_in_background(serve.url, serve.token, district, [sc.site.id for sc in sim.scenarios], stop,
+                           functools.partial(note, notes, plain))  # hazards listed, reported, overdue
         worker = threading.Thread(target=sim.run, args=(stop,), name="simulation", daemon=True)
         worker.start()
         with stop_on_sigterm(stop):

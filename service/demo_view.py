@@ -56,12 +56,15 @@ class Board:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_message(self, msg: Message) -> None:
-        """One alert event per department it is routed to: group them by event id."""
+        """One alert or hazard event per department it is routed to: group them by event id."""
         try:
             body = json.loads(msg.payload)
-            event_id, alert = str(body["event_id"]), body["alert"]
-        except (ValueError, KeyError, TypeError):
-            return  # not an alert event: nothing to show
+            event_id = str(body["event_id"])
+            alert = body["alert"] if "alert" in body else body["hazard"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # neither an alert nor a hazard event: nothing to show
+        if "hazard" in body:  # hazards are listed in the events, not counted as open alerts
+            alert = None
         with self.lock:
             _, _, departments = self.pending.setdefault(event_id, (time.monotonic(), body, set()))
             departments.add(str(body.get("department", "?")))
@@ -83,12 +86,24 @@ class Board:
         return out
 
     def _line(self, body: dict[str, object], departments: set[str]) -> str:
+        if isinstance(h := body.get("hazard"), dict):
+            return self._hazard_line(body, h, departments)
         a = body.get("alert")
         a = a if isinstance(a, dict) else {}
         site = self.district.sites.get(str(a.get("site")))
         where = f"{a.get('site')} {site.name}" if site else str(a.get("site"))
         return (f"{time.strftime('%H:%M:%S')} {body.get('type', '?')} {a.get('severity', '?')} {a.get('rule')} "
                 f"at {where}: {a.get('message') or ''} → {', '.join(sorted(departments))}")
+
+    def _hazard_line(self, body: dict[str, object], h: dict[str, object], departments: set[str]) -> str:
+        """``hazard_overdue major 17 at GS-001 某加油站: 应急照明失效 (overdue by 1m: step 1 of 3 ...)``."""
+        site = self.district.sites.get(str(h.get("site")))
+        where = f"{h.get('site')} {site.name}" if site else str(h.get("site"))
+        events = h.get("events")
+        last = events[-1] if isinstance(events, list) and events and isinstance(events[-1], dict) else {}
+        note = f" ({last.get('note')})" if last.get("note") else ""
+        return (f"{time.strftime('%H:%M:%S')} {body.get('type', '?')} {h.get('level', '?')} hazard {h.get('id')} "
+                f"at {where}: {h.get('title') or ''}{note} → {', '.join(sorted(departments))}")
 
     def probe(self, api: str) -> None:
         """Readings accepted and rejected, from serve's Prometheus counters."""

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 LISTING_EVENTS = frozenset({EventType.FIRED, EventType.SEVERITY_CHANGED, EventType.REOPENED,
                             EventType.ESCALATED})
 SWEEP_S = 30.0
-OVERDUE_S = 30.0
+OVERDUE_S = 15.0  # one indexed query when nothing is due
 
 
 class Committed(Protocol):

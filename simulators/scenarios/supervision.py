@@ -14,6 +14,8 @@ as a site user of the enterprise (an account the admin creates for it) and act t
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -64,9 +66,9 @@ def sign_in_enterprise(api: str, admin_token: str, site: str, timeout: float = 1
     return Enterprise(client, site, str(r.json()["csrf_token"]))
 
 
-def _plan(deadline: datetime) -> dict[str, object]:
-    return {"measures": "更换老化的油气回收管线并复测", "owner": "站长 张明", "funds": "3万元（年度安全专项）",
-            "deadline": deadline.isoformat(), "contingency": "整改期间停用3号加油机，配灭火毯与警戒带"}
+def _plan(deadline: datetime, measures: str) -> dict[str, object]:
+    return {"measures": measures, "owner": "安全负责人 张明", "funds": "3万元（年度安全专项）",
+            "deadline": deadline.isoformat(), "contingency": "整改期间设警戒区、专人值守，按应急预案疏散"}
 
 
 def self_report(ent: Enterprise, district: District) -> str:
@@ -76,20 +78,21 @@ def self_report(ent: Enterprise, district: District) -> str:
                                                   "description": "自查发现：东侧消防通道堆放纸箱"})
     hid = str(h["id"])
     deadline = datetime.fromisoformat(str(h["deadline"])) - timedelta(minutes=1)
-    ent.post("plan", f"/hazards/{hid}/plan", json=_plan(deadline))
+    ent.post("plan", f"/hazards/{hid}/plan", json=_plan(deadline, "清走通道内货物，划线禁停，每日巡查"))
     ent.post("progress", f"/hazards/{hid}/progress", json={"note": "纸箱已清走一半"})
     ent.post("evidence", f"/hazards/{hid}/attachments", files={"file": ("通道照片.png", PHOTO, "image/png")})
     ent.post("submit", f"/hazards/{hid}/submit", json={"note": "通道已清空，请复查"})
     return hid
 
 
-def overdue_climb(ent: Enterprise, district: District, limit_s: float = 60.0) -> str:
+def overdue_climb(ent: Enterprise, district: District, limit_s: float = 30.0) -> str:
     """A hazard whose plan promises a fix within ``limit_s`` that never comes; returns its id."""
     name = district.sites[ent.site].name
     h = ent.post("overdue-climb", "/hazards", json={"site": ent.site, "title": f"{name}: 应急照明失效",
                                                     "description": "自查发现：地下一层应急照明不亮"})
     hid = str(h["id"])
-    ent.post("plan", f"/hazards/{hid}/plan", json=_plan(datetime.now(UTC) + timedelta(seconds=limit_s)))
+    ent.post("plan", f"/hazards/{hid}/plan",
+             json=_plan(datetime.now(UTC) + timedelta(seconds=limit_s), "更换应急照明灯具并做断电测试"))
     return hid
 
 
@@ -102,3 +105,25 @@ def run_hazard_scenario(name: str, api: str, admin_token: str, district: Distric
         return self_report(ent, district) if name == "self-report" else overdue_climb(ent, district)
     finally:
         ent.client.close()
+
+
+def play_in_background(api: str, admin_token: str, district: District, avoid: list[str], stop: threading.Event,
+                       on_note: Callable[[str], None], delay_s: float = 20.0) -> threading.Thread:
+    """Both scenarios, ``delay_s`` after the start, each at a site the device incidents leave alone
+    (``safewatch demo``); what happens is told through ``on_note``."""
+    free = [sid for sid in district.sites if sid not in avoid] or list(district.sites)
+
+    def run() -> None:
+        if stop.wait(delay_s):
+            return
+        for name, site in zip(SCENARIOS, free[:1] + free[-1:], strict=False):
+            try:
+                hid = run_hazard_scenario(name, api, admin_token, district, site)
+            except (HazardScenarioError, httpx.HTTPError) as err:
+                on_note(f"hazard scenario {name} at {site} failed: {err}")
+                continue
+            on_note(f"hazard scenario {name} at {site}: hazard {hid}")
+
+    thread = threading.Thread(target=run, name="hazard-scenarios", daemon=True)
+    thread.start()
+    return thread
