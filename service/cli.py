@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default=None, help="load this district's sites and rules (default: synthetic)")
     bench.add_argument("--processes", type=int, default=1,
                        help="serve processes sharing a PostgreSQL state database and as many partitions")
+    bench.add_argument("--kill-one", action="store_true",
+                       help="SIGKILL one serve process halfway and report takeover_s")
     return p
 
 

@@ -11,6 +11,7 @@ from service.bench.district import BenchDistrict
 from service.bench.load import run_load
 from service.bench.probe import LatencyProbe
 from service.bench.procs import ADMIN_TOKEN, RssSampler, ServeGroup
+from service.bench.takeover import KillOne
 from service.stack import StackInfo
 from store.influx import InfluxClient
 
@@ -40,8 +41,9 @@ def _wait_stored(client: InfluxClient, expected: int, exclude_site: str, timeout
 
 
 def measure_serve(stack: StackInfo, data: Path, bench: BenchDistrict, state_url: str, processes: int,
-                  rate: float | None, duration: float, publishers: int) -> dict[str, Any]:
+                  rate: float | None, duration: float, publishers: int, kill_one: bool = False) -> dict[str, Any]:
     group = ServeGroup(stack, bench.config, data, state_url, processes)
+    killer = KillOne(group, duration / 2) if kill_one else None
     client = InfluxClient(stack.influx_url, bench.name)
     probe = LatencyProbe(stack.mqtt_url, group.first.base, ADMIN_TOKEN, bench.name, bench.probe)
     sampler = RssSampler(group)
@@ -51,13 +53,16 @@ def measure_serve(stack: StackInfo, data: Path, bench: BenchDistrict, state_url:
         cpu0, t0 = group.cpu_seconds(), time.monotonic()
         probing = threading.Thread(target=probe.run, args=(duration,), daemon=True)
         probing.start()
+        if killer is not None:
+            killer.start()
         load = run_load(stack.mqtt_url, bench.name, bench.series, rate, duration, publishers)
         stored, visible_at = _wait_stored(client, load.published, bench.probe.site, 120)
         cpu = group.cpu_seconds() - cpu0
         probing.join(30)
         peaks = group.rss_mb("VmHWM")
         elapsed = visible_at - t0
-        return {"readings_per_s": round(stored / elapsed) if elapsed > 0 else 0,
+        takeover = killer.join() if killer is not None else {}
+        return takeover | {"readings_per_s": round(stored / elapsed) if elapsed > 0 else 0,
                 "lost": load.published - stored, "published": load.published, "stored": stored,
                 "publisher_rate_per_s": round(load.rate_per_s), "processes": processes,
                 "rss_mb": max(peaks), "per_process": [{"pid": m.pid, "rss_mb": r} for m, r in zip(

@@ -35,6 +35,10 @@ def run_bench(args: argparse.Namespace) -> int:
     if processes < 1:
         print(f"safewatch bench: --processes {processes}: expected 1 or more", file=sys.stderr)
         return 2
+    kill_one = bool(getattr(args, "kill_one", False))
+    if kill_one and processes < 2:
+        print("safewatch bench: --kill-one needs --processes 2 or more", file=sys.stderr)
+        return 2
     data = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="safewatch-bench-"))
     data.mkdir(parents=True, exist_ok=True)
     publishers = args.publishers or 2
@@ -68,7 +72,7 @@ def run_bench(args: argparse.Namespace) -> int:
         _say(f"{processes} serve process(es) under {rate:.0f} readings/s for {args.duration:g}s "
              f"({len(bench.series)} series, {bench.rules} rules) ...")
         result |= measure_serve(stack, data / "serve", bench, state_url, processes, rate, args.duration,
-                                publishers)
+                                publishers, kill_one)
     except PgError as exc:
         print(f"safewatch bench: --processes {processes}: {exc}", file=sys.stderr)
         return 1
