@@ -8,6 +8,7 @@ session and no credentials at all. Rows run in order; the writes come after the 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,3 +114,31 @@ def test_viewer_cannot_acknowledge(papi: PeopleApi) -> None:
         r = papi.person(who).request("POST", f"/api/v1/alerts/{gs}/ack", json={"note": "x"})
         assert r.status_code == 403
         assert r.json()["detail"].startswith("operators and admins only: role viewer")
+
+
+def every_route(papi: PeopleApi) -> list[tuple[str, str]]:
+    """Every (method, path) of /api/v1, the routes of other resources included, ids filled in."""
+    out: list[tuple[str, str]] = []
+    for template, ops in papi.app.openapi()["paths"].items():
+        if template.startswith("/api/v1"):
+            path = re.sub(r"\{[^}]+\}", "1", template.replace("{site_id}", "GS-001"))
+            out.extend((method.upper(), path) for method in ops if (method.upper(), path) != SIGN_IN)
+    return out
+
+
+SIGN_IN = ("POST", "/api/v1/session")  # the one route that needs no credentials
+
+
+@pytest.mark.parametrize("who", ["expired_token", "disabled", "viewer", "token_viewer"])
+def test_every_route_refuses_the_shut_out_and_lets_no_viewer_change_anything(papi: PeopleApi, who: str) -> None:
+    person = papi.person(who)
+    papi.fire("GS-001", "vapor_lel", 60.0)
+    wrong = []
+    for method, path in every_route(papi):
+        if who in ("viewer", "token_viewer") and method == "GET" and path.endswith("/stream"):
+            continue  # an open stream never ends: test_people_stream covers it
+        r = person.request(method, path, json={})
+        changed = method != "GET" and r.status_code < 300 and (method, path) != ("DELETE", "/api/v1/session")
+        if (who in SHUT_OUT and r.status_code != 401) or r.status_code >= 500 or changed:
+            wrong.append(f"{who} × {method} {path}: {r.status_code} {r.text[:160]}")
+    assert not wrong, "\n".join(wrong)
