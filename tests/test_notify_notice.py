@@ -1,0 +1,77 @@
+"""Notices: one rendering per event, spliced per department byte for byte, a bounded tail of events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from domain.alerts import Alert, AlertEvent, AlertState, EventType
+from domain.severity import Severity
+from notify import EVENTS_TAIL, Notice, SubscriptionTarget, TopicTarget, alert_json, alert_notice
+from notify.notice import render, target_of
+from store.state.records import Subscription
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def alert(events: int) -> Alert:
+    evs = tuple(AlertEvent(i + 1, "7", EventType.SEVERITY_CHANGED if i else EventType.FIRED,
+                           NOW + timedelta(seconds=i), Severity.RED) for i in range(events))
+    return Alert(id="7", rule="r", kind="threshold", site="S1", family="gas_station", device="d", metric="m",
+                 severity=Severity.RED, state=AlertState.OPEN, value=1.0, threshold=0.5, message="m",
+                 started_at=NOW, updated_at=NOW, departments=("commerce", "fire"), street="main", events=evs)
+
+
+@pytest.mark.parametrize("department", ["commerce", None, 'qu"ote'])
+def test_the_splice_is_byte_for_byte_the_whole_body(department: str | None) -> None:
+    a = alert(3)
+    n = alert_notice(a.events[-1], a, TZ)
+    whole = {"event_id": 3, "type": "severity_changed", "department": department, "alert": alert_json(a, TZ)}
+    assert n.payload(department) == orjson.dumps(whole)
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"type": "x"}, {"event_id": 1}, {"event_id": "hazard-1", "type": "t", "hazard": {}}])
+def test_render_puts_the_department_after_type_in_any_body(body: dict[str, object]) -> None:
+    got = orjson.loads(render(body).for_department("d"))
+    assert got == body | {"department": "d"}
+    keys = list(got)
+    assert keys.index("department") == (keys.index("type") + 1 if "type" in body else len(keys) - 1)
+
+
+def test_a_notification_carries_only_the_last_events_of_a_long_alert() -> None:
+    a = alert(EVENTS_TAIL + 15)
+    body = orjson.loads(alert_notice(a.events[-1], a, TZ).payload("fire"))
+    ids = [e["id"] for e in body["alert"]["events"]]
+    assert ids == list(range(16, EVENTS_TAIL + 16))
+    assert len(alert_json(a, TZ, tail=None)["events"]) == EVENTS_TAIL + 15
+
+
+def test_targets_are_typed_and_keyed() -> None:
+    assert target_of("subscription", "sub:4") == SubscriptionTarget("4")
+    assert target_of("topic", "topic:d/alerts/fire/red") == TopicTarget("d/alerts/fire/red")
+    assert SubscriptionTarget("4").key == "sub:4" and TopicTarget("x/y").kind == "topic"
+    with pytest.raises(ValueError, match="target_kind='topic' target='sub:4'"):
+        target_of("topic", "sub:4")
+
+
+def sub(min_severity: Severity, **filters: tuple[str, ...]) -> Subscription:
+    return Subscription("1", "commerce", "webhook", "https://h/x", "", min_severity, filters.get("families", ()),
+                        filters.get("streets", ()), filters.get("sites", ()), NOW)
+
+
+def test_a_hazard_notice_ignores_min_severity_but_not_the_filters() -> None:
+    hazard = Notice(subject="hazard", subject_id="5", event_id="hazard-9", type="hazard_listed",
+                    body={"event_id": "hazard-9", "type": "hazard_listed", "hazard": {"id": "5"}},
+                    departments=("commerce",), site="S1", family="gas_station", street="main")
+    assert hazard.event_key == "hazard-9"
+    assert hazard.wanted_by(sub(Severity.RED))
+    assert not hazard.wanted_by(sub(Severity.BLUE, sites=("S2",)))
+    assert hazard.wanted_by(sub(Severity.BLUE, families=("gas_station",), streets=("main",)))
+    with pytest.raises(ValueError, match="subject='site'"):
+        Notice(subject="site", subject_id="5", event_id="x", type="t", body={}, departments=(),  # type: ignore[arg-type]
+               site="S1", family="f", street="s")
