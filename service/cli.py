@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure throughput, loss, alert latency, memory")
     bench.add_argument("--duration", type=float, default=30.0)
-    bench.add_argument("--rate", type=float, default=None, help="offered load in messages/s (default: max)")
+    bench.add_argument("--rate", type=_bench_rate, default=None,
+                       help="offered load in messages/s, or max: as fast as the publishers go (default: 16000)")
     bench.add_argument("--publishers", type=int, default=None)
     bench.add_argument("--data", default=None)
     bench.add_argument("--config", default=None, help="load this district's sites and rules (default: synthetic)")
@@ -54,6 +55,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--kill-one", action="store_true",
                        help="SIGKILL one serve process halfway and report takeover_s")
     return p
+
+
+def _bench_rate(text: str) -> float:
+    """``--rate``: a positive number of messages/s, or ``max`` (infinity: no pacing)."""
+    if text.strip().lower() == "max":
+        return float("inf")
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected messages/s or max") from None
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive rate or max")
+    return rate
 
 
 def _settings_flags(p: argparse.ArgumentParser) -> None:

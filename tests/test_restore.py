@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from alerting.engine import Engine
+from alerting.restore import WindowRestorer
 from alerting.service import AlertService
 from domain import Batch, District, Reading, parse_district
 from domain.alerts import AlertState, EventType
@@ -129,3 +131,19 @@ def test_an_alert_the_book_has_firing_is_not_raised_again_and_one_it_lacks_is_ra
     assert fired_at(store, "pressure").count(1000) == 1  # G2: at once, its `for` long served
     g1_events = (store.get_alert(by_site["G1"].id) or g1).events
     assert [e.type for e in g1_events] == [EventType.FIRED]
+
+
+def test_a_partition_taken_over_gets_its_windows_and_not_the_others(stack: StackInfo, influx_db: str,
+                                                                    influx: InfluxClient) -> None:
+    """The takeover path (``service.engines``): a fresh engine, not yet in use, restored for its sites."""
+    d = district_of(influx_db)
+    for site in ("G1", "G2"):
+        past(stack, influx_db, site, "tank_pressure_kpa", [(ago * 1000, 12.0) for ago in range(30, 0, -1)])
+    engine = Engine(d)
+    WindowRestorer(d, influx)(engine, ["G1"])  # G2 is another partition's
+    fired = {site: [s.at_ms - NOW[0] for t in range(0, 40)
+                    for s in engine.process(Batch((Reading("gas_station", site, "d1", "s1", NOW[0] + t * 1000,
+                                                           {"tank_pressure_kpa": 12.0}),)))]
+             for site in ("G1", "G2")}
+    assert [abs(t - 30_000) <= 1000 for t in fired["G1"]] == [True]
+    assert fired["G2"] == []  # its timer starts with this process: 60 s from now

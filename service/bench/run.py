@@ -67,9 +67,10 @@ def run_bench(args: argparse.Namespace) -> int:
         result["publisher_max_per_s"] = round(load.rate_per_s)
         _say("measuring the InfluxDB ceiling ...")
         result["influx_ceiling_per_s"] = round(influx_ceiling(stack, warmup))
-        rate = args.rate if args.rate else DEFAULT_RATE
-        result["offered_rate_per_s"] = rate
-        _say(f"{processes} serve process(es) under {rate:.0f} readings/s for {args.duration:g}s "
+        offered = args.rate if args.rate else DEFAULT_RATE
+        rate = None if offered == float("inf") else offered  # None: as fast as the publishers go
+        result["offered_rate_per_s"] = "max" if rate is None else rate
+        _say(f"{processes} serve process(es) under {offered:.0f} readings/s for {args.duration:g}s "
              f"({len(bench.series)} series, {bench.rules} rules) ...")
         result |= measure_serve(stack, data / "serve", bench, state_url, processes, rate, args.duration,
                                 publishers, kill_one)
