@@ -201,3 +201,22 @@ def test_roles_split_the_jobs(stack: StackInfo, district: str, influx_db: str, p
 
 def _id_of(via: ServeProcess, pid: int) -> str | None:
     return next((p["id"] for p in cluster(via.base_url)["processes"] if p["pid"] == pid), None)
+
+
+def test_sqlite_process_holds_every_partition(stack: StackInfo, district: str, influx_db: str, tmp_path: Path,
+                                              procs: list[ServeProcess]) -> None:
+    """With SQLite there is one process: it holds all N partitions, one session each, no balancing;
+    the per-partition ingest counters add up in its /metrics."""
+    config = write_config(tmp_path / "district.yaml", district)
+    p = serve(stack, config, tmp_path / "one", f"sqlite:///{tmp_path / 'state.db'}", 3, "10s")
+    p.start()
+    procs.append(p)
+    view = cluster(p.base_url)
+    assert [q["partitions"] for q in view["processes"]] == [[0, 1, 2]]
+    assert p.health()[1]["components"]["mqtt"]["client_id"] == [f"safewatch-{district}-p{k}of3" for k in range(3)]
+    load = Load(stack.mqtt_url, district, rate=200).start()
+    time.sleep(2)
+    published = load.stop()
+    influx = InfluxClient(stack.influx_url, influx_db)
+    assert _stored(influx, published) == published
+    wait_until(lambda: p.counter("readings_accepted") == published, 10, "accepted readings summed over partitions")
