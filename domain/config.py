@@ -223,6 +223,9 @@ class Escalation(_Strict):
 
 class ListRule(_Strict):
     severity_at_least: SeverityField = Severity.ORANGE
+    # false: alerts are never listed (hazards come from self-reports and inspections only), and
+    # closing an alert stays the alert book's own business, as before section 10
+    from_alerts: bool = True
 
 
 class Deadlines(_Strict):

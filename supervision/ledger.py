@@ -157,7 +157,8 @@ class Ledger:
     def list_alert(self, alert: Alert, at_ms: int | None = None) -> Move | None:
         """Lists an alert at or above ``supervision.list`` (red → major), joins it to the unclosed
         hazard of its rule at its site, or raises that hazard to major; idempotent."""
-        if alert.severity < self.cfg.list_.severity_at_least or alert.site not in self.district.sites:
+        if (not self.cfg.list_.from_alerts or alert.severity < self.cfg.list_.severity_at_least
+                or alert.site not in self.district.sites):
             return None
         at = now_ms() if at_ms is None else at_ms
         level = HazardLevel.MAJOR if alert.severity >= Severity.RED else HazardLevel.GENERAL

@@ -77,6 +77,8 @@ class SupervisionService:
 
     def sweep(self) -> list[Move]:
         """Lists alerts the hook missed (a crash between commit and listing)."""
+        if not self.district.config.supervision.list_.from_alerts:
+            return []
         moves = [m for a in self.state.unlisted_alerts(self._threshold)
                  if (m := self.ledger.list_alert(a, dt_to_ms(a.updated_at))) is not None]
         if moves:
