@@ -122,6 +122,8 @@ class Cluster:
     def start(self) -> None:
         """Registers the process and, static or not, takes the first partitions before returning
         (so a single process subscribes before ``serve`` reports healthy)."""
+        if self.static:  # one process on SQLite: rows of earlier (killed) runs are history
+            self.state.purge_processes(0)
         self.state.register_process(self.pid, self.host, self.id, self.roles, self.n)
         self.state.ensure_partitions(self.n, self.ttl_ms)
         self._tick()
