@@ -40,22 +40,26 @@ class _File:
 
 
 class ConsoleFiles:
-    """The files of ``root``, loaded on first use (so an edit shows after a restart of serve)."""
+    """The files of ``root``, read and compressed again only when one changes on disk (one stat per
+    request), so an edited console shows at the next reload without restarting serve."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self._cache: dict[str, _File] = {}
+        self._cache: dict[str, tuple[tuple[int, int], _File]] = {}
 
     def get(self, rel: str) -> _File | None:
-        if rel in self._cache:
-            return self._cache[rel]
         path = (self.root / rel).resolve()
         if not path.is_relative_to(self.root) or not path.is_file():
             return None  # a ../ escape or a missing file: both are simply not found
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+        hit = self._cache.get(rel)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
         body = path.read_bytes()
         media = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         f = _File(body, gzip.compress(body, 9, mtime=0), f'"{hashlib.sha256(body).hexdigest()[:20]}"', media)
-        self._cache[rel] = f
+        self._cache[rel] = (stamp, f)
         return f
 
     def answer(self, request: Request, rel: str) -> Response:

@@ -41,6 +41,7 @@ export function toast(text, isError = false) {
 }
 export function failed(err) {
   if (err instanceof ApiError && err.status === 401) return;
+  if (!(err instanceof ApiError)) console.error(err);  // a bug of the console, not an answer of the API
   toast(err instanceof ApiError ? t('error.api', { status: err.status, detail: err.detail }) : String(err), true);
 }
 

@@ -113,6 +113,7 @@ def page(browser: Browser, console: Console) -> Iterator[Page]:
 
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.activeElement?.blur(); document.getElementById('toast').replaceChildren(); scrollTo(0, 0)")
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
 
 

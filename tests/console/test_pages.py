@@ -70,3 +70,23 @@ def test_times_in_the_district_zone(page: Page, console: Console) -> None:
     zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
     shown = page.evaluate("import('/console/js/i18n.js').then(m => m.timeZone())")
     assert shown == "Asia/Urumqi" != zone
+
+
+def test_site_user_sees_only_its_sites_and_self_reports(page: Page, console: Console) -> None:
+    sign_in(page, console.url, "sita", "/sites?lang=en")
+    expect(page.locator("main tbody tr")).to_have_count(1)
+    expect(page.locator("main tbody")).to_contain_text("GS-N1")
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    page.get_by_role("link", name="Hazards").click()
+    expect(page.locator("#hazard-new").get_by_label("Source")).to_have_value("self_report")
+
+
+def test_viewer_reads_but_has_no_buttons(page: Page, console: Console) -> None:
+    console.devices.send("gas_station", "GS-N1", "d7", {"vapor_lel": 12.0})  # blue
+    sign_in(page, console.url, "vera", "/alerts?lang=en")
+    row = page.get_by_role("row").filter(has_text="GS-N1").filter(has_text="blue")
+    expect(row.first).to_be_visible(timeout=20_000)
+    expect(page.get_by_role("button", name="Acknowledge selected")).to_have_count(0)
+    row.first.get_by_role("link", name="vapour-level").click()
+    expect(page.locator("#alert-state")).to_be_visible()
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)

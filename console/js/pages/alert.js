@@ -9,8 +9,10 @@ import { esc, fmtNum, qs } from '../util.js';
 
 export async function render(el, id) {
   let alert = await get(`/alerts/${encodeURIComponent(id)}`);
+  let alive = true;
   const rules = (await maybe(`/rules${qs({ family: alert.family })}`)) || [];
   const draw = async () => {
+    if (!alive) return;
     const a = alert;
     const typed = el.querySelector('#alert-note')?.value || '';  // a live redraw keeps what is being typed
     document.title = `${a.site} ${a.rule} · ${t('app.name')}`;
@@ -63,10 +65,12 @@ export async function render(el, id) {
     const span = stop - start;
     const every = span <= 2 * 3600e3 ? '1m' : span <= 48 * 3600e3 ? '10m' : '1h';
     const box = el.querySelector('#chart-box');
+    if (!alive || !box) return;
     if (a.kind === 'deadman' || !a.metric || a.metric === '*') { box.textContent = t('alert.nochart'); box.className = 'muted'; return; }
     try {
       const h = await get(`/history${qs({ site: a.site, metric: a.metric, start: new Date(start).toISOString(), end: new Date(stop).toISOString(), every, agg: 'max' })}`);
       const rule = rules.find((r) => r.kind === 'threshold' && r.metric === a.metric) || null;
+      if (!alive || !box.isConnected) return;
       box.className = '';
       box.innerHTML = `<figure class="chart"><figcaption>${esc(tx('metric', a.metric))} (${esc(a.metric)})</figcaption>${chartSvg({
         metric: a.metric, unit: unitOf(a.family, a.metric), start, end: stop, points: h.points, rule,
@@ -75,7 +79,8 @@ export async function render(el, id) {
     } catch (err) { box.textContent = err.detail || String(err); box.className = 'muted'; }
   }
   await draw();
-  return subscribe((msg) => {
+  const off = subscribe((msg) => {
     if (msg.alert && msg.alert.id === alert.id) get(`/alerts/${encodeURIComponent(alert.id)}`).then((a) => { alert = a; draw(); }).catch(failed);
   });
+  return () => { alive = false; off(); };
 }

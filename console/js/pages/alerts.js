@@ -42,7 +42,7 @@ export async function render(el) {
     if (escalatedSeen.has(a.id)) return true;
     if (a.state !== 'open') return false;
     // The list has no events: an open alert past an escalation step's wait has been reported up.
-    const age = Date.now() - Date.parse(a.started_at);
+    const age = Date.now() - a.t0;
     return (ctx.district.escalation || []).some((s) => sevRank(a.severity) >= sevRank(s.severity_at_least) && age >= s.unacknowledged_for_s * 1000);
   };
   const visible = () => [...alerts.values()].filter((a) => {
@@ -53,11 +53,13 @@ export async function render(el) {
     if (f.street && (a.street || site?.street) !== f.street) return false;
     if (f.sector && site?.sector !== f.sector) return false;
     return !(f.site && a.site !== f.site);
-  }).sort((a, b) => sevRank(b.severity) - sevRank(a.severity) || Date.parse(b.started_at) - Date.parse(a.started_at));
+  }).sort((a, b) => sevRank(b.severity) - sevRank(a.severity) || b.t0 - a.t0);
 
   let queued = false;
+  let alive = true;  // false once the page is left: a late frame or answer must not touch the next page
   const draw = () => {
     queued = false;
+    if (!alive) return;
     const rows = visible();
     const now = Date.now();
     el.querySelector('#alert-count').textContent = t('alerts.count', { n: rows.length });
@@ -72,20 +74,22 @@ export async function render(el) {
         <td><span class="sev sev-${a.severity}">${esc(tx('sev', a.severity))}</span></td>
         <td>${fmtNum(a.value)}${a.threshold !== null ? ` / ${fmtNum(a.threshold)}` : ''} ${esc(unit)}</td>
         <td>${esc(tx('state', a.state))}</td>
-        <td>${esc(fmtSpan((end ? Date.parse(end) : now) - Date.parse(a.started_at)))}</td>
+        <td>${esc(fmtSpan((end ? Date.parse(end) : now) - a.t0))}</td>
         <td>${esc_ ? `<span class="esc">⇧ ${esc(t('alerts.escalated'))}</span>` : ''}</td>
         <td class="small">${esc(fmtTime(a.started_at, 'short'))}</td></tr>`;
     }).join('') : `<tr><td colspan="9" class="muted">${esc(t('alerts.none'))}</td></tr>`;
     const bulk = el.querySelector('#bulk-ack');
     if (bulk) bulk.disabled = selected.size === 0;
+    performance.mark('alerts-drawn');  // for measuring the board (tests/console/test_board_load.py)
   };
   const redraw = () => { if (!queued) { queued = true; requestAnimationFrame(draw); } };
 
   async function load() {
     const states = f.state ? [f.state] : ACTIVE;
     const lists = await Promise.all(states.map((s) => get(`/alerts${qs({ state: s, limit: s === 'closed' ? 300 : 1000 })}`)));
+    if (!alive) return;
     alerts.clear();
-    for (const list of lists) for (const a of list) alerts.set(a.id, a);
+    for (const list of lists) for (const a of list) alerts.set(a.id, { ...a, t0: Date.parse(a.started_at) });
     draw();
   }
   await load();
@@ -112,7 +116,7 @@ export async function render(el) {
     const ids = [...selected];
     const results = await Promise.allSettled(ids.map((id) => post(`/alerts/${encodeURIComponent(id)}/ack`, { note: t('alerts.bulknote') })));
     let ok = 0;
-    results.forEach((r, i) => { if (r.status === 'fulfilled') { ok += 1; alerts.set(ids[i], { ...alerts.get(ids[i]), ...r.value }); } });
+    results.forEach((r, i) => { if (r.status === 'fulfilled') { ok += 1; alerts.set(ids[i], { ...alerts.get(ids[i]), ...r.value, events: [] }); } });
     selected.clear();
     el.querySelector('#select-all').checked = false;
     toast(t('alerts.bulkdone', { ok, n: ids.length }), ok < ids.length);
@@ -123,9 +127,9 @@ export async function render(el) {
     if (!msg.alert) return;
     const a = msg.alert;
     if (msg.type === 'escalated') escalatedSeen.add(a.id);
-    alerts.set(a.id, { ...a, events: [] });
+    alerts.set(a.id, { ...a, events: [], t0: Date.parse(a.started_at) });
     redraw();
   });
   const tick = setInterval(redraw, 30000);  // "open for" keeps counting
-  return () => { off(); clearInterval(tick); };
+  return () => { alive = false; off(); clearInterval(tick); };
 }

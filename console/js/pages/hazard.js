@@ -19,7 +19,9 @@ function attachmentLink(h, att) {
 export async function render(el, id) {
   let h = await get(`/hazards/${encodeURIComponent(id)}`);
   const me = ctx.me;
+  let alive = true;
   const draw = () => {
+    if (!alive) return;
     // a live redraw keeps what is being typed in every form (file inputs cannot be refilled)
     const typed = [...el.querySelectorAll('form textarea, form input:not([type=file])')].map((x) => [x.form.id, x.name, x.value]);
     render_();
@@ -102,7 +104,8 @@ export async function render(el, id) {
     });
   }
   draw();
-  return subscribe((msg) => {
+  const off = subscribe((msg) => {
     if (msg.hazard && String(msg.hazard.id) === String(h.id) && msg.hazard.updated_at !== h.updated_at) get(`/hazards/${encodeURIComponent(h.id)}`).then((x) => { h = x; draw(); }).catch(failed);
   });
+  return () => { alive = false; off(); };
 }

@@ -50,9 +50,11 @@ export async function render(el) {
         <div><button class="primary" type="submit">${esc(t('hazards.filebutton'))}</button></div>
       </form></section>` : ''}`;
   const tbody = el.querySelector('tbody');
+  let alive = true;
   async function load() {
     const q = Object.fromEntries(Object.entries(f).filter(([, v]) => v));
     const list = await get(`/hazards${qs({ ...q, limit: 500 })}`);
+    if (!alive) return;
     el.querySelector('#hazard-count').textContent = t('hazards.count', { n: list.length });
     tbody.innerHTML = hazardRows(list);
   }
@@ -70,5 +72,6 @@ export async function render(el) {
       go(`/hazards/${encodeURIComponent(h.id)}`);
     } catch (err) { failed(err); }
   });
-  return subscribe((msg) => { if (msg.hazard) load().catch(failed); });
+  const off = subscribe((msg) => { if (msg.hazard) load().catch(failed); });
+  return () => { alive = false; off(); };
 }
