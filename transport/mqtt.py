@@ -188,7 +188,7 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
-        self._client.raw_handler = self._on_raw
+        self._client.raw_handler = self._deliver  # the fast path's messages: the topic as bytes
         self._client.on_subscribe = self._on_subscribe
 
     # -- connection ----------------------------------------------------------------------
@@ -447,17 +447,14 @@ class MqttClient:
                         self.client_id)
             self._client.disconnect()  # paho's loop then ends instead of reconnecting
 
-    def _on_raw(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
-        """The fast path's messages (``transport._paho``): the topic as bytes."""
-        self._deliver(topic, payload, qos, retain, mid, dup)
-
     def _on_message(self, client: paho.Client, userdata: Any, m: paho.MQTTMessage) -> None:
         """paho's own path (MQTT 5, or the fast path off): the same delivery."""
         # Private: the topic as received; ``m.topic`` raises on bytes that are not UTF-8.
         self._deliver(m._topic, bytes(m.payload), m.qos, bool(m.retain), m.mid, bool(m.dup))
 
     def _deliver(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
-        """The one place a ``Message`` is built, whichever path received it."""
+        """The one place a ``Message`` is built, whichever path received it (``transport._paho``'s
+        fast path calls it directly as its ``raw_handler``)."""
         handler = self._handler
         if handler is None:
             return

@@ -54,7 +54,8 @@ class ThresholdSpec:
         self.binary = spec is not None and spec.binary
         self.label = metric_label(rule.metric)
         self.unit = metric_unit(rule.family, rule.metric)
-        self.gate = ScheduleGate(rule.schedule, clock, self.label, self.unit)
+        # None without a schedule, so the common reading pays one attribute test, not a call.
+        self.gate = None if rule.schedule is None else ScheduleGate(rule.schedule, clock, self.label, self.unit)
 
     def tracker(self, key: AlertKey) -> ThresholdTracker:
         return ThresholdTracker(self, key)
@@ -101,9 +102,10 @@ class ThresholdTracker:
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
         sp = self.spec
-        if sp.gate.closed(ts_ms):
+        gate = sp.gate
+        if gate is not None and gate.closed(ts_ms):
             self.pending_since = None
-            return None if self.level < 0 else self._clear(value, ts_ms, sp.gate.clear_message(value))
+            return None if self.level < 0 else self._clear(value, ts_ms, gate.clear_message(value))
         x = value * sp.sign
         if self.level < 0:
             if x <= sp.first:  # the common case: quiet and not firing

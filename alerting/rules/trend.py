@@ -100,7 +100,7 @@ class TrendSpec:
         self.severity = rule.severity
         self.label = metric_label(rule.metric)
         self.unit = metric_unit(rule.family, rule.metric)
-        self.gate = ScheduleGate(rule.schedule, clock, self.label, self.unit)
+        self.gate = None if rule.schedule is None else ScheduleGate(rule.schedule, clock, self.label, self.unit)
         self.forecast_level: Severity | None = None
         self.forecast_bound = 0.0
         self.forecast_sign = 1.0
@@ -163,8 +163,9 @@ class TrendTracker:
         self.last_ts, self.last_value = ts_ms, value
         self._remember(value, ts_ms)
         sp = self.spec
-        if sp.gate.closed(ts_ms):
-            return None if self.severity is None else self._clear(value, ts_ms, sp.gate.clear_message(value))
+        gate = sp.gate
+        if gate is not None and gate.closed(ts_ms):
+            return None if self.severity is None else self._clear(value, ts_ms, gate.clear_message(value))
         n = self.ring.size
         line = _solve(n, self.st, self.sv, self.stt, self.stv) if n >= sp.min_points else None
         if line is None:
