@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.console import mount_console
 from api.context import ApiContext
+from api.limits import BodyLimits
 from api.routes import (
     alerts,
     audit,
@@ -45,6 +46,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.scope = Scope(ctx.district)
     app.state.history = None if ctx.influx is None else HistoryReader(ctx.influx, ctx.district)
     errors.install(app)
+    app.add_middleware(BodyLimits)  # 413 for oversized bodies, 4xx for hostile JSON, before any route
     for module in (health, session, users, audit, tokens, registry, district, alerts, history, trend,
                    subscriptions, silences, stream, hazards, reports, credit, cluster):
         _summaries_from_docstrings(module.router)
