@@ -50,3 +50,15 @@ def test_site_page_charts(page: Page, console: Console) -> None:
     page.get_by_role("button", name="24 h").click()
     expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
     expect(chart.locator("svg path.line")).to_have_count(1)
+
+
+def test_bulk_acknowledge(page: Page, console: Console) -> None:
+    for device in ("bulk1", "bulk2"):
+        console.devices.send("gas_station", "GS-N2", device, {"vapor_lel": 21.0})
+    sign_in(page, console.url, "otto", "/alerts?lang=en&site=GS-N2&state=open")
+    rows = page.locator("#alert-board tbody tr")
+    expect(rows).to_have_count(2, timeout=20_000)
+    page.get_by_label("Select all open alerts").check()
+    page.get_by_role("button", name="Acknowledge selected").click()
+    page.get_by_label("State").first.select_option("acknowledged")
+    expect(rows.filter(has_text="acknowledged")).to_have_count(2)

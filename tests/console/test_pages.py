@@ -90,3 +90,24 @@ def test_viewer_reads_but_has_no_buttons(page: Page, console: Console) -> None:
     row.first.get_by_role("link", name="vapour-level").click()
     expect(page.locator("#alert-state")).to_be_visible()
     expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+
+
+def test_report_downloads_csv(page: Page, console: Console) -> None:
+    sign_in(page, console.url, "otto", "/reports?lang=en")
+    expect(page.locator("#report-table")).to_be_visible()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download CSV").click()
+    header = info.value.path().read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header.split(",")[:3] == ["group", "listed", "closed"]
+
+
+def test_add_and_delete_a_silence(page: Page, console: Console) -> None:
+    sign_in(page, console.url, "otto", "/silences?lang=en")
+    form = page.locator("#sil-new")
+    form.get_by_label("Site").select_option("GS-S1")
+    form.get_by_label("Reason").fill("pump maintenance")
+    form.get_by_role("button", name="Add").click()
+    row = page.locator("#silences tbody tr").filter(has_text="pump maintenance")
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Delete the silence of GS-S1").click()
+    expect(row).to_have_count(0)

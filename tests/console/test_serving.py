@@ -81,3 +81,35 @@ def test_gzip_body_is_the_file(console: Console) -> None:
     r = httpx.get(console.url + "/console/js/app.js", headers={"Accept-Encoding": "gzip"})
     assert r.headers["content-encoding"] == "gzip"
     assert r.content == (ROOT / "js" / "app.js").read_bytes()  # httpx has decompressed it
+
+
+ADMIN = {"Authorization": "Bearer e2e-admin-token"}
+
+
+def test_district_view_gives_zone_streets_units(console: Console) -> None:
+    d = httpx.get(console.url + "/api/v1/district", headers=ADMIN).json()
+    assert d["timezone"] == "Asia/Urumqi"
+    assert [s["id"] for s in d["streets"]] == ["north", "south"]
+    assert d["families"]["gas_station"]["vapor_lel"]["unit"] == "%LEL"
+    assert d["escalation"] == [{"severity_at_least": "red", "unacknowledged_for_s": 600.0, "notify": ["hq"]}]
+
+
+@pytest.mark.parametrize(("query", "status", "ids"), [
+    ("", 200, ["vapour-level", "vapour-rising", "co-level"]),
+    ("?family=gas_station", 200, ["vapour-level", "vapour-rising"]),
+    ("?family=underground", 200, ["co-level"]),
+    ("?family=volcano", 422, None),
+    ("?famly=gas_station", 422, None),
+])
+def test_rules_view(console: Console, query: str, status: int, ids: list[str] | None) -> None:
+    r = httpx.get(console.url + "/api/v1/rules" + query, headers=ADMIN)
+    assert r.status_code == status, r.text
+    if ids is not None:
+        assert [x["id"] for x in r.json()] == ids
+    if query == "?family=gas_station":
+        assert r.json()[0]["levels"] == {"blue": 10, "yellow": 20, "orange": 25, "red": 50}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/district", "/api/v1/rules"])
+def test_config_views_need_a_caller(console: Console, path: str) -> None:
+    assert httpx.get(console.url + path).status_code == 401
