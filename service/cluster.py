@@ -168,7 +168,8 @@ class Cluster:
             for k in renewed:
                 self._renewed_at[k] = t0
         for k in set(held) - renewed:
-            self._lose(k)
+            if self._held.get(k) == held[k]:  # not released meanwhile by a drain of our own
+                self._lose(k)
         for k in list(self._fenced):
             if k in self._held:
                 self._lose(k)
