@@ -39,6 +39,9 @@ def test_file_hazard_plan_evidence_submit_verify(page: Page, console: Console) -
     page.get_by_role("button", name="Upload").click()
     link = page.locator("#hazard-timeline a[href*='/attachments/']")
     expect(link).to_have_count(1)
+    expect(link).to_have_text("guard.png")
+    served = page.request.get(console.url + (link.get_attribute("href") or ""))  # the signed-in cookie
+    assert served.ok and served.body() == PNG
     shot(page, "hazard-detail")
     page.get_by_label("Completion note").fill("Guard replaced")
     page.get_by_role("button", name="Submit for review").click()

@@ -9,10 +9,10 @@ import { timeLeft } from './hazards.js';
 
 const PLAN = ['measures', 'owner', 'funds', 'deadline', 'contingency'];
 
-function attachmentLink(h, att) {
+function attachmentLink(h, att, note) {
   if (att === null || att === undefined || att === '') return '';
   const id = typeof att === 'object' ? att.id : att;
-  const name = typeof att === 'object' ? (att.name || att.id) : att;
+  const name = typeof att === 'object' ? (att.name || att.id) : (note || att);  // the event's note is the file name
   return `<div>${esc(t('hazard.attachment'))}: <a href="/api/v1/hazards/${encodeURIComponent(h.id)}/attachments/${encodeURIComponent(id)}" target="_blank" rel="noopener">${esc(name)}</a></div>`;
 }
 
@@ -50,7 +50,7 @@ export async function render(el, id) {
       ${plan ? `<h2>${esc(t('hazard.plan'))}</h2><dl class="kv">${PLAN.map((k) => `<dt>${esc(t(`plan.${k}`))}</dt><dd>${esc(k === 'deadline' ? fmtTime(plan[k]) : plan[k])}</dd>`).join('')}</dl>` : ''}
       </section>
       <section class="card"><h2>${esc(t('alert.timeline'))}</h2><ol class="timeline" id="hazard-timeline">${(h.events || []).map((e) => `<li><div class="when">${esc(fmtTime(e.at))}</div>
-        <strong>${esc(tx('hevent', e.type))}</strong>${e.by ? ` · ${esc(e.by)}` : ''}${e.note ? `<div>${esc(e.note)}</div>` : ''}${attachmentLink(h, e.attachment)}</li>`).join('')}</ol></section></div>
+        <strong>${esc(tx('hevent', e.type))}</strong>${e.by ? ` · ${esc(e.by)}` : ''}${e.note && !e.attachment ? `<div>${esc(e.note)}</div>` : ''}${attachmentLink(h, e.attachment, e.note)}</li>`).join('')}</ol></section></div>
       ${worker && ['listed', 'rectifying'].includes(h.state) ? `<section class="card"><h2 id="plan-h">${esc(t('hazard.planform'))}</h2>
         <form id="plan-form" class="grid" aria-labelledby="plan-h">
           ${PLAN.map((k) => (k === 'deadline'
