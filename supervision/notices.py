@@ -29,6 +29,7 @@ class HazardNotices:
         self._mqtt_topics = mqtt_topics
         self._publish = publish
         self._kick = kick
+        self.on_local: Callable[[int], None] | None = None  # the relay learns this process's events
 
     def notice(self, event: HazardEvent, hazard: Hazard, departments: Sequence[str] | None = None) -> Notice:
         deps = tuple(hazard.departments if departments is None else departments)
@@ -44,6 +45,8 @@ class HazardNotices:
         return enqueue_notice(session, self.notice(event, hazard, departments))
 
     def published(self, event: HazardEvent, hazard: Hazard) -> None:
+        if self.on_local is not None:
+            self.on_local(event.id)
         if self._publish is not None:
             self._publish(self.notice(event, hazard))
         if self._kick is not None:

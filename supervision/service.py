@@ -24,6 +24,7 @@ from store.state.records import dt_to_ms
 from store.state.store import StateStore
 from supervision.ledger import CloseAlert, HazardNotifier, Ledger, Move
 from supervision.overdue import OverdueChain
+from supervision.relay import HazardRelay
 
 log = logging.getLogger(__name__)
 LISTING_EVENTS = frozenset({EventType.FIRED, EventType.SEVERITY_CHANGED, EventType.REOPENED,
@@ -58,6 +59,7 @@ class SupervisionService:
         self._intervals = (sweep_s, overdue_s)
         self._scheduler: BaseScheduler | None = None
         self._job_ids: list[str] = []
+        self.relay: HazardRelay | None = None  # other processes' hazard events into this one's SSE
 
     def on_changes(self, changes: Sequence[Committed]) -> None:
         """AlertService's post-commit hook: lists what reached the listing severity. Never raises
@@ -100,6 +102,8 @@ class SupervisionService:
             self._job_ids.append(job.id)
 
     def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
         if self._scheduler is not None:
             for job_id in self._job_ids:
                 with contextlib.suppress(JobLookupError):

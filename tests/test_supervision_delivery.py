@@ -6,8 +6,9 @@ departments it adds."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
@@ -71,3 +72,27 @@ def test_hazard_events_by_webhook_and_mqtt(stack: StackInfo, store: StateStore, 
         alerts.stop()
         scheduler.shutdown(wait=False)
         publisher.close()
+
+
+def test_sse_carries_hazard_events_of_other_processes(make_store: Callable[[], StateStore]) -> None:
+    d = district(f"h{uuid.uuid4().hex[:8]}")
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start()
+    procs = [AlertService(d, make_store()) for _ in range(2)]
+    sups = [start_supervision(d, p.state, p, scheduler, mqtt_topics=False) for p in procs]
+    subs = [p.broadcaster.subscribe() for p in procs]
+    try:
+        h = sups[0].ledger.file(SITE_S1, "S1", "配电箱未上锁").hazard
+        for sub in subs:  # the filing process publishes it itself, the other relays it from the book
+            notice = sub.get(timeout=10)
+            assert notice is not None and (notice.subject, notice.subject_id, notice.type) == \
+                ("hazard", h.id, "hazard_listed")
+            assert notice.payload(None).startswith(b'{"event_id":"hazard-')
+        time.sleep(1.5)  # a few polls more: nothing is relayed twice, nor back to its own process
+        assert [s.get(timeout=0.1) for s in subs] == [None, None]
+    finally:
+        for s in sups:
+            s.stop()
+        for p in procs:
+            p.stop()
+        scheduler.shutdown(wait=False)

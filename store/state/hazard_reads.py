@@ -6,14 +6,14 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from domain.alerts import Alert, AlertState
-from domain.hazards import Attachment, Hazard, HazardEventType, HazardState
+from domain.hazards import NOTIFIED, Attachment, Hazard, HazardEvent, HazardEventType, HazardState
 from domain.severity import Severity
 from store.state.convert import alert_of, int_id
-from store.state.hazard_convert import attachment_of, hazard_of
+from store.state.hazard_convert import attachment_of, hazard_event_of, hazard_of
 from store.state.models import AlertRow
 from store.state.models_supervision import (
     AttachmentRow,
@@ -167,3 +167,27 @@ class HazardReads(SessionSource):
             for site, _ in s.execute(q):
                 out[site] += 1
         return dict(out)
+
+    def last_hazard_event_id(self) -> int:
+        with self._read() as s:
+            return int(s.scalar(select(func.max(HazardEventRow.id))) or 0)
+
+    def hazard_events_since(self, event_id: int, limit: int = MAX_LIMIT) -> list[tuple[HazardEvent, Hazard]]:
+        """Notified hazard events with id > ``event_id`` (oldest first), each with its hazard as it is
+        now, events included: what another process's SSE stream relays."""
+        q = (select(HazardEventRow).where(HazardEventRow.id > int(event_id),
+                                          HazardEventRow.type.in_([t.value for t in NOTIFIED]))
+             .order_by(HazardEventRow.id).limit(max(1, min(int(limit), MAX_LIMIT))))
+        with self._read() as s:
+            rows = s.scalars(q).all()
+            ids = {r.hazard_id for r in rows}
+            if not ids:
+                return []
+            events: dict[int, list[HazardEventRow]] = defaultdict(list)
+            for ev in s.scalars(select(HazardEventRow).where(HazardEventRow.hazard_id.in_(ids))
+                                .order_by(HazardEventRow.id)):
+                events[ev.hazard_id].append(ev)
+            alerts = _alert_ids(s, ids)
+            hazards = {h.id: hazard_of(h, alerts[h.id], events[h.id])
+                       for h in s.scalars(select(HazardRow).where(HazardRow.id.in_(ids)))}
+            return [(hazard_event_of(r), hazards[r.hazard_id]) for r in rows]
