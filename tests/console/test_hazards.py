@@ -58,3 +58,14 @@ def test_orange_alert_lists_a_hazard_on_the_ledger(page: Page, console: Console)
     expect(row.first).to_contain_text("listed", timeout=20_000)
     expect(row.first).to_contain_text("left")  # time left before the deadline
     shot(page, "hazards")
+
+
+def test_listed_alert_points_to_its_hazard_and_is_closed_by_it(page: Page, console: Console) -> None:
+    console.devices.send("gas_station", "GS-S1", "d8", {"vapor_lel": 33.0})  # orange: listed as a hazard
+    sign_in(page, console.url, "otto", "/hazards?lang=en&site=GS-S1")
+    page.locator("#hazard-ledger tbody tr").filter(has_text="GS-S1").first.get_by_role("link").nth(2).click()
+    expect(page.locator("#hazard-state")).to_contain_text("listed")
+    page.locator("main dd a[href^='/alerts/']").first.click()
+    expect(page.get_by_role("link", name=re.compile(r"^Hazard #"))).to_be_visible()
+    expect(page.get_by_role("button", name="Close")).to_be_disabled()
+    expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()

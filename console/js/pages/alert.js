@@ -10,7 +10,10 @@ import { esc, fmtNum, qs } from '../util.js';
 export async function render(el, id) {
   let alert = await get(`/alerts/${encodeURIComponent(id)}`);
   let alive = true;
-  const rules = (await maybe(`/rules${qs({ family: alert.family })}`)) || [];
+  const [rules, siteHazards] = (await Promise.all([maybe(`/rules${qs({ family: alert.family })}`),
+    maybe(`/hazards${qs({ site: alert.site, limit: 200 })}`)])).map((x) => x || []);
+  // an alert listed as a hazard (挂账) is closed by that hazard's verification, not by itself
+  const hazardOf = () => siteHazards.find((h) => (h.alert_ids || []).map(String).includes(String(alert.id)));
   const draw = async () => {
     if (!alive) return;
     const a = alert;
@@ -18,6 +21,8 @@ export async function render(el, id) {
     document.title = `${a.site} ${a.rule} · ${t('app.name')}`;
     const unit = unitOf(a.family, a.metric);
     const end = a.closed_at || a.resolved_at;
+    const hz = hazardOf();
+    const byHazard = hz && hz.state !== 'closed';
     el.innerHTML = `<h1>${esc(t('alert.title', { id: a.id }))} — <span class="sev sev-${a.severity}">${esc(tx('sev', a.severity))}</span></h1>
       <div class="row"><section class="card" aria-labelledby="alert-facts"><h2 id="alert-facts">${esc(t('alert.facts'))}</h2>
         <p>${esc(a.message)}</p>
@@ -31,11 +36,13 @@ export async function render(el, id) {
           <dt>${esc(t('col.started'))}</dt><dd>${esc(fmtTime(a.started_at))}</dd>
           <dt>${esc(t('col.open'))}</dt><dd>${esc(fmtSpan((end ? Date.parse(end) : Date.now()) - Date.parse(a.started_at)))}</dd>
           <dt>${esc(t('alert.departments'))}</dt><dd>${a.departments.map((d) => esc(deptName(d))).join('、') || '—'}</dd>
+          ${hz ? `<dt>${esc(t('alert.hazard'))}</dt><dd><a href="/hazards/${encodeURIComponent(hz.id)}">${esc(t('hazard.title', { id: hz.id }))}</a> ${esc(tx('hstate', hz.state))}</dd>` : ''}
         </dl>
         ${can.write() ? `<form id="alert-actions" class="grid" aria-label="${esc(t('alert.actions'))}">
           <label class="wide">${esc(t('alert.note'))}<textarea name="note" id="alert-note" maxlength="4000"></textarea></label>
           <div><button type="button" class="primary" id="ack"${a.state !== 'open' ? ' disabled' : ''}>${esc(t('alert.ack'))}</button>
-          <button type="button" id="close"${a.state === 'closed' ? ' disabled' : ''}>${esc(t('alert.close'))}</button></div></form>` : ''}
+          <button type="button" id="close"${a.state === 'closed' || byHazard ? ' disabled' : ''}>${esc(t('alert.close'))}</button>
+          ${byHazard ? `<p class="small muted">${esc(t('alert.closedbyhazard'))}</p>` : ''}</div></form>` : ''}
       </section>
       <section class="card" aria-labelledby="alert-timeline"><h2 id="alert-timeline">${esc(t('alert.timeline'))}</h2>
         <ol class="timeline">${a.events.map((e) => `<li><div class="when">${esc(fmtTime(e.at))}</div>
