@@ -216,3 +216,26 @@ def test_a_fenced_out_process_writes_nothing(pg_stores: Callable[[], StateStore]
     assert len(ok.apply([sig])) == 1
     new.stop()
     assert new_store.leases()[0].owner is None  # released on stop
+
+
+def test_fence_admits_the_partitions_still_held(pg_stores: Callable[[], StateStore]) -> None:
+    """One transaction with signals of two partitions: the one taken over is refused, the other written."""
+    store, thief = pg_stores(), pg_stores()
+    me = Cluster(store, 2, TTL_MS / 1000, {"ingest"}, _NoParts())
+    me.start()
+    me._stop.set()
+    assert me.held() == {0: 1, 1: 1}
+    lost_site = next(s for s in DISTRICT.sites if partition_of(s, 2) == 1)
+    kept_site = next(s for s in DISTRICT.sites if partition_of(s, 2) == 0)
+    time.sleep(TTL_MS / 1000 + 0.1)
+    store.renew(me.id, {0: 1}, 60_000)  # partition 0 renewed, 1 left to expire and be taken
+    assert thief.claim(1, "thief", 60_000) == 2
+    lifecycle = Lifecycle(DISTRICT, store, Router(DISTRICT))
+    lifecycle.fence = LeaseFence(me, 2, DISTRICT.sites)
+    at = int(time.time() * 1000)
+    sigs = [Signal(AlertKey("lel", site, "d1", "vapor_lel"), "gas_station", "threshold", True, at,
+                   severity=Severity.RED, value=90.0) for site in (lost_site, kept_site)]
+    changes = lifecycle.apply(sigs)
+    assert [c.alert.site for c in changes] == [kept_site]
+    assert [a.site for a in store.list_alerts()] == [kept_site]
+    assert me._fenced == {1}
