@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -27,9 +29,13 @@ from store.state.session import SessionSource, now_ms
 LOCK_FAILURES = 5
 LOCK_WINDOW_MS = 10 * 60_000
 LOCK_MS = 15 * 60_000
+KEEP_ENDED_MS = 30 * 86_400_000  # longer than any sensible SAFEWATCH_SESSION_IDLE
 TOUCH_EVERY_MS = 30_000  # last_seen is written at most this often per session (idle expiry is hours)
 
 _hasher = PasswordHasher()
+# Each hash or check takes 64 MiB and all cores for a while: a burst of sign-ins queues here
+# instead of taking the API's whole thread pool (and 40 x 64 MiB) at once.
+_HASHING = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
 # Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
@@ -92,7 +98,8 @@ class PeopleStore(SessionSource):
         if role not in ROLES:
             raise ValueError(f"role={role!r}: expected one of {', '.join(ROLES)}")
         check_password(password)
-        digest = _hasher.hash(password)
+        with _HASHING:
+            digest = _hasher.hash(password)
         now = now_ms()
         with self._write() as s:
             if s.scalars(select(UserRow.id).where(UserRow.username == username)).first() is not None:
@@ -123,7 +130,8 @@ class PeopleStore(SessionSource):
         digest = None
         if password is not None:
             check_password(password)
-            digest = _hasher.hash(password)
+            with _HASHING:
+                digest = _hasher.hash(password)
         now = now_ms()
         with self._write() as s:
             row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
@@ -172,7 +180,8 @@ class PeopleStore(SessionSource):
             row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
             user, digest = (None, _DUMMY_HASH) if row is None else (_user(row), row.password_hash)
         try:
-            ok = _hasher.verify(digest, password) and user is not None
+            with _HASHING:
+                ok = _hasher.verify(digest, password) and user is not None
         except (VerificationError, InvalidHashError):
             ok = False
         if ok and user is not None and not user.disabled:
@@ -181,8 +190,12 @@ class PeopleStore(SessionSource):
             with self._write() as s:
                 s.execute(delete(SignInFailureRow).where(SignInFailureRow.username == username[:128]))
             return SignInResult(user=user)
+        now = now_ms()
         with self._write() as s:
-            s.add(SignInFailureRow(username=username[:128], at_ms=now_ms(), ip=ip[:64]))
+            # failures older than the lock can reach no longer count: the table stays small
+            s.execute(delete(SignInFailureRow).where(SignInFailureRow.username == username[:128],
+                                                     SignInFailureRow.at_ms < now - LOCK_WINDOW_MS - LOCK_MS))
+            s.add(SignInFailureRow(username=username[:128], at_ms=now, ip=ip[:64]))
         reason = "unknown user" if user is None else "disabled" if ok else "wrong password"
         return SignInResult(reason=reason)
 
@@ -198,6 +211,10 @@ class PeopleStore(SessionSource):
         csrf = secrets.token_urlsafe(24)
         now = now_ms()
         with self._write() as s:
+            # the user's ended or long-idle sessions are of no more use: one signs in, old ones go
+            s.execute(delete(SessionRow).where(SessionRow.user_id == user.id,
+                                               (SessionRow.revoked_ms < now - KEEP_ENDED_MS)
+                                               | (SessionRow.last_seen_ms < now - KEEP_ENDED_MS)))
             row = SessionRow(token_hash=token_hash(token), user_id=user.id, csrf_token=csrf, created_ms=now,
                              last_seen_ms=now, ip=ip[:64])
             s.add(row)
