@@ -23,6 +23,7 @@ state. Single-process serve uses the partition ``"*"``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -36,7 +37,7 @@ from domain.alerts import AlertKey, Signal
 from domain.severity import Severity
 
 ALL_PARTITIONS = "*"
-LOG, MARKER = "journal.log", "applied"
+LOG, MARKER, LOCK = "journal.log", "applied", "lock"
 
 
 class JournalError(Exception):
@@ -95,12 +96,19 @@ def _fsync_dir(d: Path) -> None:
 
 
 class Journal:
-    """The journal in ``directory`` (created). Thread-safe; one process per directory."""
+    """The journal in ``directory`` (created). Thread-safe; one process per directory (locked)."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            self._lockfh = open(directory / LOCK, "w")  # noqa: SIM115 - held for the journal's life
+            try:  # two writers would interleave entries and each replay the other's
+                fcntl.flock(self._lockfh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lockfh.close()
+                raise JournalError(f"journal {directory} is in use by another process: give each serve "
+                                   "process its own SAFEWATCH_DATA_DIR") from None
             self._applied_seq, self._applied_off = self._read_marker()
             self._last_seq, self._pending = self._scan()
             self._fh = open(directory / LOG, "ab")  # noqa: SIM115 - kept open for appends
@@ -201,3 +209,4 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._fh.close()
+            self._lockfh.close()  # releases the flock

@@ -71,3 +71,11 @@ def test_a_damaged_marker_is_an_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / MARKER).write_text("garbage")
     with pytest.raises(JournalError, match=str(tmp_path / MARKER)):
         Journal(tmp_path)
+
+
+def test_one_process_per_journal(tmp_path: Path) -> None:
+    first = Journal(tmp_path)
+    with pytest.raises(JournalError, match="in use by another process"):
+        Journal(tmp_path)
+    first.close()
+    Journal(tmp_path).close()  # free again once closed (or once its process died)
