@@ -70,6 +70,8 @@ class Engine:
         self._derived = DerivedMetrics(district.sites)
         self._deadman = DeadmanTracker(r for r in district.rules.values() if isinstance(r, DeadmanRule))
         self._series: dict[tuple[str, str, str], _Series] = {}
+        # The same series by (site, device), then metric: one tuple key per reading, not per value.
+        self._by_device: dict[tuple[str, str], dict[str, _Series]] = {}
         self._latest: dict[str, dict[str, LatestValue]] = {}
 
     def process(self, batch: Batch) -> list[Signal]:
@@ -164,7 +166,9 @@ class Engine:
     def _values(self, r: Reading, values: Mapping[str, float], plan: Plan,
                 latest: dict[str, LatestValue], out: list[Signal]) -> None:
         site, device, ts = r.site, r.device, r.ts_ms
-        all_series = self._series
+        by_metric = self._by_device.get((site, device))
+        if by_metric is None:
+            by_metric = self._by_device[(site, device)] = {}
         for metric, value in values.items():
             if not -_INF < value < _INF:  # NaN or infinite: nothing to judge
                 continue
@@ -174,7 +178,7 @@ class Engine:
             rules = plan.get(metric)
             if rules is None:
                 continue
-            series = all_series.get((site, device, metric))
+            series = by_metric.get(metric)
             if series is None:
                 series = self._new_series(site, device, metric, rules)
             elif ts < series.newest:
@@ -188,6 +192,7 @@ class Engine:
     def _new_series(self, site: str, device: str, metric: str, rules: tuple[CompiledRule, ...]) -> _Series:
         series = _Series(tuple(rule.tracker(AlertKey(rule.rule_id, site, device, metric)) for rule in rules))
         self._series[(site, device, metric)] = series
+        self._by_device.setdefault((site, device), {})[metric] = series
         return series
 
     def _restore(self, key: AlertKey, severity: Severity) -> bool:

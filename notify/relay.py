@@ -73,11 +73,18 @@ class Relay:
             self._sub.close()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.poll_s):
             try:
                 self.poll()
             except Exception as exc:  # the database away: the next poll tries again
-                log.warning("relay: reading the book failed (%s); retrying", type(exc).__name__)
+                if not failing:  # once per outage, not four times a second
+                    log.warning("relay: reading the book failed (%s); retrying", type(exc).__name__)
+                failing = True
+            else:
+                if failing:
+                    log.info("relay: reading the book again")
+                failing = False
 
     def _learn_local(self) -> None:
         sub = self._sub

@@ -2,7 +2,9 @@
 
 Like ``simulators.loadgen`` (which the broker ceiling uses), but each series carries the
 values of its own plan (``service.bench.district``), so a district's every rule can be
-exercised. Each process owns a disjoint slice of the series, so every series gets strictly
+exercised; a message carries at most three of them (the synthetic district's size): the
+series' first metric always, the others in turn, so districts compare on their rules alone.
+Each process owns a disjoint slice of the series, so every series gets strictly
 increasing timestamps and every message becomes its own InfluxDB point: the count of points
 can be compared with the count of messages the broker acknowledged.
 """
@@ -24,6 +26,7 @@ from simulators.pipelined import PipelinedPublisher
 
 _ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 1000
+VALUES_PER_MESSAGE = 3  # as many as the synthetic district's messages carry
 
 
 def _payload(profile: Sequence[tuple[str, float, float]], ts_ms: int, rng: random.Random) -> bytes:
@@ -39,7 +42,11 @@ def publish_plan(url: str, district: str, series: Sequence[SeriesPlan], rate: fl
         raise ValueError("the bench's load has no series (the config has no sites)")
     rng = random.Random(seed)
     topics = [f"{district}/{f}/{s}/{d}/telemetry".encode() for f, s, d, _ in series]
-    profiles = [p for *_, p in series]
+    # Each message carries at most VALUES_PER_MESSAGE values: the series' first metric in every
+    # one (so that metric's count in InfluxDB is the count of points) and the others in turn.
+    rest = VALUES_PER_MESSAGE - 1
+    chunks = [[p[:1] + p[i:i + rest] for i in range(1, len(p), rest)] or [p] for *_, p in series]
+    sent = [0] * len(series)
     last_ts = [0] * len(series)
     pub = PipelinedPublisher(url, client_id, window=window)
     i = 0
@@ -59,7 +66,9 @@ def publish_plan(url: str, district: str, series: Sequence[SeriesPlan], rate: fl
                 k = i % len(series)
                 ts = max(now_ms, last_ts[k] + 1)  # distinct per series: one message, one point
                 last_ts[k] = ts
-                batch.append((topics[k], _payload(profiles[k], ts, rng)))
+                parts = chunks[k]
+                batch.append((topics[k], _payload(parts[sent[k] % len(parts)], ts, rng)))
+                sent[k] += 1
                 i += 1
             pub.publish_many(batch)
             pub.poll(0)
