@@ -80,3 +80,28 @@ def test_state_database_away_for_30s_during_an_incident(
             devices.close()
             load.stop()
         wait_until(lambda: set(load.acked) <= stored_times(stack, name, LOADED), 20, "every load reading stored")
+
+
+def test_sigkill_while_alert_changes_wait_in_the_journal(
+        stack: StackInfo, pg_server: PgServer, pg_database: str, tmp_path: Path) -> None:
+    """The journal is the only copy of an acknowledged alert change: it must survive a SIGKILL."""
+    with launched(stack, tmp_path, pg_database) as (serve, api, name):
+        devices = Devices(stack, name)
+        try:
+            pg_server.stop()
+            stamp = devices.send(FAMILY, INCIDENT, "d1", {"vapor_lel": 30.0})
+            wait_until(lambda: serve.health()[1]["components"]["state"].get("journal_depth", 0) >= 1, 10,
+                       "the alert change journaled")
+            wait_until(lambda: serve.health()[1]["components"]["mqtt"].get("unacked", 1) == 0, 10,
+                       "the message acknowledged to the broker")
+            serve.kill()
+        finally:
+            pg_server.start()
+            devices.close()
+        serve.start()  # replays the journal before anything else touches the book
+        wait_until(lambda: len(incident_alerts(api)) == 1, 15, "the journaled alert after the restart")
+        time.sleep(2)
+        [alert] = incident_alerts(api)
+        assert [e["type"] for e in api.alert(str(alert["id"]))["events"]] == ["fired"]
+        assert stamp in stored_times(stack, name, INCIDENT)
+        assert serve.health()[1]["components"]["state"]["journal_depth"] == 0
