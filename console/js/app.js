@@ -29,6 +29,7 @@ export const can = {
 };
 
 let cleanup = null;
+let visits = 0;
 const main = () => document.getElementById('main');
 
 export function toast(text, isError = false) {
@@ -57,13 +58,18 @@ async function route() {
   let page = null; let arg = null;
   for (const [re, name] of ROUTES) { const m = path.match(re); if (m) { page = name; arg = m[1] && name !== 'alerts' ? decodeURIComponent(m[1]) : null; break; } }
   markNav(NAV_OF_PAGE[page] || page);
-  const el = main();
+  // Each visit renders into its own element: a page still awaiting an answer when the next one
+  // starts writes into its detached element, never into the new page, and is cleaned up on return.
+  const mine = ++visits;
+  const el = document.createElement('div');
+  main().replaceChildren(el);
   if (!page) { el.innerHTML = `<h1>${esc(t('page.notfound'))}</h1>`; return; }
   el.innerHTML = `<p class="loading">${esc(t('loading'))}</p>`;
   try {
     const mod = await import(`./pages/${page}.js`);
     const result = await mod.render(el, arg);
-    cleanup = typeof result === 'function' ? result : null;
+    const done = typeof result === 'function' ? result : null;
+    if (mine === visits) cleanup = done; else if (done) done();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     el.innerHTML = `<h1>${esc(t('error.title'))}</h1><p role="alert">${esc(err instanceof ApiError ? err.detail : String(err))}</p>`;
@@ -126,6 +132,7 @@ function signedOut() {
 whenSignedOut(() => { if (ctx.me) { signedOut(); toast(t('session.expired'), true); } });
 
 function showSignIn() {
+  visits += 1;  // a page still loading for the signed-out user is not shown
   if (cleanup) { cleanup(); cleanup = null; }
   renderSignIn(main(), signedIn);
 }
