@@ -213,6 +213,10 @@ def test_sqlite_process_holds_every_partition(stack: StackInfo, district: str, i
     procs.append(p)
     view = cluster(p.base_url)
     assert [q["partitions"] for q in view["processes"]] == [[0, 1, 2]]
+    api = Api(p.base_url, ADMIN_TOKEN)
+    department = api.token_for("sector_a")
+    assert api.request("GET", "/api/v1/cluster", department).status_code == 403  # admin only
+    assert api.request("GET", "/api/v1/cluster", None).status_code == 401
     assert p.health()[1]["components"]["mqtt"]["client_id"] == [f"safewatch-{district}-p{k}of3" for k in range(3)]
     load = Load(stack.mqtt_url, district, rate=200).start()
     time.sleep(2)
