@@ -185,7 +185,7 @@ class IngestSet:
 
     def health(self) -> dict[str, Any]:
         held = self.held()
-        clients = [p.client for p in held.values() if p.client is not None]
+        clients = [c for k in sorted(held) if (c := held[k].client) is not None]
         ingests = [p.ingest for p in held.values() if p.ingest is not None]
         out: dict[str, Any] = {
             "ok": all(c.is_connected for c in clients), "url": clients[0].url_for_logs if clients else self.mqtt_url,
