@@ -104,8 +104,12 @@ def test_sigkill_then_sigterm_hand_partitions_over(stack: StackInfo, district: s
 
     # SIGTERM: the leaving process releases its leases, the other takes them at its next tick.
     leaving, last = survivors
+    assert leaving.proc is not None
+    leaving_id = next(q["id"] for q in cluster(last.base_url)["processes"] if q["pid"] == leaving.proc.pid)
     t_term, t_term_ms = time.monotonic(), int(time.time() * 1000)
     assert leaving.stop(30) == 0
+    # Released before it exited: no lease of it is left to run out.
+    assert leaving_id not in owners(last.base_url).values()
     wait_until(lambda: _balanced(last, [last]), TTL_S + 5, "every partition with the last process", interval=0.1)
     handover_s = time.monotonic() - t_term
     print(f"handover after SIGTERM: {handover_s:.2f}s (TTL {TTL_S:g}s)")
