@@ -6,20 +6,32 @@ a failed pydantic check echoes the input in the 422 body, and a password must ne
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from api.schemas import StrictIn, Time
 
 RoleName = Literal["viewer", "operator", "admin", "site"]
 TokenRole = Literal["viewer", "operator"]
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _not_a_number(v: Any) -> Any:
+    """Pydantic would take ``1700000000`` (or ``-1e-146``) as epoch seconds; the API speaks RFC 3339."""
+    if isinstance(v, int | float) or (isinstance(v, str) and _NUMBER.match(v)):
+        raise ValueError(f"expected an RFC 3339 time with an offset (2026-01-01T08:00:00+08:00), not {v!r}")
+    return v
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 class TokenIn(StrictIn):
     department: str = Field(min_length=1, max_length=64)
     role: TokenRole = "operator"
-    expires_at: AwareDatetime | None = Field(default=None, description="RFC 3339; none: never expires")
+    expires_at: Rfc3339 | None = Field(default=None, description="RFC 3339; none: never expires")
 
 
 class TokenOut(BaseModel):

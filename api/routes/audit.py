@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from api.deps import API_CHECKS, Admin, Ctx, State
 from api.routes import AUTH_RESPONSES, FORBIDDEN
-from api.schemas_people import AuditOut
+from api.schemas_people import AuditOut, Rfc3339
 from store.state.records import dt_to_ms
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=API_CHECKS,
@@ -19,7 +18,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=API_CHEC
 @router.get("", response_model=list[AuditOut])
 def list_audit(
     ctx: Ctx, admin: Admin, state: State,
-    since: AwareDatetime | None = Query(None, description="at or after (RFC 3339)"),
+    since: Rfc3339 | None = Query(None, description="at or after (RFC 3339)"),
     actor: str | None = Query(None, max_length=128, description="a username, token:{department} or admin"),
     action: str | None = Query(None, max_length=64, description="e.g. alert.ack, or a prefix: user.*"),
     limit: int = Query(100, ge=1, le=1000),
