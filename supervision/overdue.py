@@ -54,7 +54,11 @@ class OverdueChain:
         with state.job_lock(JOB) as held:
             if not held:
                 return []  # another process is walking the chain right now
-            for candidate in state.past_deadline(at):
+            candidates = state.past_deadline(at)
+            taken = state.steps_taken([h.id for h in candidates])
+            for candidate in candidates:
+                if candidate.overdue and not self._due(candidate, taken[candidate.id], at):
+                    continue  # marked and every due step taken: nothing to lock or write
                 try:
                     moves += self._hazard(candidate.id, at)
                 except IntegrityError:
@@ -63,6 +67,10 @@ class OverdueChain:
         self.ledger.published(moves)
         return moves
 
+    def _due(self, h: Hazard, done: set[int], at: int) -> list[int]:
+        deadline = dt_to_ms(h.deadline)
+        return [i for i, st in enumerate(self.steps) if i not in done and at >= deadline + st.after * 1000]
+
     def _hazard(self, hazard_id: str, at: int) -> list[Move]:
         out: list[Move] = []
         with self.ledger.state.hazard_transaction() as tx:
@@ -70,8 +78,7 @@ class OverdueChain:
             if h is None or not h.is_open or dt_to_ms(h.deadline) >= at:
                 return []
             deadline = dt_to_ms(h.deadline)
-            done = tx.steps_done(h.id)
-            due = [i for i, st in enumerate(self.steps) if i not in done and at >= deadline + st.after * 1000]
+            due = self._due(h, tx.steps_done(h.id), at)
             late = format_duration(max(0, (at - deadline) // 1000))
             if not h.overdue:
                 h = tx.update(replace(h, overdue=True, updated_at=ms_to_dt(at)))

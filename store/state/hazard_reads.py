@@ -21,6 +21,7 @@ from store.state.models_supervision import (
     HazardDepartmentRow,
     HazardEventRow,
     HazardRow,
+    HazardStepRow,
 )
 from store.state.session import SessionSource
 
@@ -191,3 +192,14 @@ class HazardReads(SessionSource):
             hazards = {h.id: hazard_of(h, alerts[h.id], events[h.id])
                        for h in s.scalars(select(HazardRow).where(HazardRow.id.in_(ids)))}
             return [(hazard_event_of(r), hazards[r.hazard_id]) for r in rows]
+
+    def steps_taken(self, hazard_ids: Collection[str]) -> dict[str, set[int]]:
+        """Hazard id → the overdue steps already taken (one query for the job's scan)."""
+        ids = [pk for h in hazard_ids if (pk := int_id(h)) is not None]
+        out: dict[str, set[int]] = defaultdict(set)
+        if ids:
+            with self._read() as s:
+                for hid, step in s.execute(select(HazardStepRow.hazard_id, HazardStepRow.step)
+                                           .where(HazardStepRow.hazard_id.in_(ids))):
+                    out[str(hid)].add(int(step))
+        return out
