@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.influx import InfluxError
@@ -72,6 +73,13 @@ async def _influx_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"readings unavailable: {exc}"}, 503, headers={"Retry-After": "5"})
 
 
+async def _state_down(request: Request, exc: Exception) -> JSONResponse:
+    # The state database is away (stopped, unreachable): /health says so too; try again shortly.
+    log.warning("%s %s: state database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse({"detail": f"state database unavailable ({type(exc).__name__}); try again shortly"}, 503,
+                        headers={"Retry-After": "5"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, 500)
@@ -82,4 +90,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InfluxError, _influx_error)
+    app.add_exception_handler(OperationalError, _state_down)
+    app.add_exception_handler(InterfaceError, _state_down)
     app.add_exception_handler(Exception, _unexpected)

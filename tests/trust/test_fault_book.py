@@ -53,10 +53,12 @@ def test_state_database_away_for_30s_during_an_incident(
             time.sleep(1.0)
             pg_server.stop()
             down_at = time.monotonic()
-            wait_until(lambda: serve.health()[0] == 503, 5, "/health degraded")
+            wait_until(lambda: serve.health()[0] == 503, 10, "/health degraded")
             _code, body = serve.health()
             assert body["status"] == "degraded" and not body["components"]["state"]["ok"], body
             assert body["components"]["influxdb"]["ok"] and body["components"]["mqtt"]["ok"], body
+            resp = api.request("GET", "/api/v1/alerts")  # the API says why instead of failing
+            assert resp.status_code == 503 and "state database unavailable" in resp.json()["detail"], resp.text
             landed = len(stored_times(stack, name, LOADED))
             stamp = devices.send(FAMILY, INCIDENT, "d1", {"vapor_lel": 30.0})  # the incident starts
             wait_until(lambda: stamp in stored_times(stack, name, INCIDENT), 10, "the incident reading stored")
