@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
 from service.stack import StackInfo
 from tests.console.district import PASSWORD, USERS, config
@@ -24,6 +24,8 @@ from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# The machine running the suite is shared and busy: a page may take seconds to answer, never minutes.
+expect.set_options(timeout=15_000)
 
 
 @dataclass

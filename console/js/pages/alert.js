@@ -87,7 +87,9 @@ export async function render(el, id) {
   }
   await draw();
   const off = subscribe((msg) => {
-    if (msg.alert && msg.alert.id === alert.id) get(`/alerts/${encodeURIComponent(alert.id)}`).then((a) => { alert = a; draw(); }).catch(failed);
+    if (msg.alert && msg.alert.id === alert.id) get(`/alerts/${encodeURIComponent(alert.id)}`).then((a) => {
+      if (a.updated_at !== alert.updated_at || a.events.length !== alert.events.length) { alert = a; draw(); }  // only a real change redraws
+    }).catch(failed);
   });
   return () => { alive = false; off(); };
 }

@@ -105,7 +105,9 @@ export async function render(el, id) {
   }
   draw();
   const off = subscribe((msg) => {
-    if (msg.hazard && String(msg.hazard.id) === String(h.id) && msg.hazard.updated_at !== h.updated_at) get(`/hazards/${encodeURIComponent(h.id)}`).then((x) => { h = x; draw(); }).catch(failed);
+    if (msg.hazard && String(msg.hazard.id) === String(h.id) && msg.hazard.updated_at !== h.updated_at) get(`/hazards/${encodeURIComponent(h.id)}`).then((x) => {
+      if (x.updated_at !== h.updated_at || x.events.length !== h.events.length) { h = x; draw(); }  // only a real change redraws
+    }).catch(failed);
   });
   return () => { alive = false; off(); };
 }
