@@ -113,10 +113,10 @@ def page(browser: Browser, console: Console) -> Iterator[Page]:
     assert not watch.errors, f"the console logged errors: {watch.errors}"
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("document.activeElement?.blur(); document.getElementById('toast').replaceChildren(); scrollTo(0, 0)")
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def sign_in(page: Page, base: str, user: str, path: str = "/alerts?lang=en") -> None:

@@ -41,7 +41,7 @@ def test_situation_board_places_every_site(page: Page, console: Console) -> None
     north_fuel = page.locator("#matrix tbody tr").filter(has_text="北街道").locator("td").first
     expect(north_fuel).to_have_class(re.compile("bg-red"))
     expect(north_fuel).to_contain_text("red")
-    shot(page, "map")
+    shot(page, "map", full_page=True)
 
 
 def test_language_switch_and_sign_out(page: Page, console: Console) -> None:
