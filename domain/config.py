@@ -240,7 +240,7 @@ class OverdueStep(_Strict):
 
 class Supervision(_Strict):
     """Contract section 10. ``overdue`` None is the default chain: the site's sector and street
-    at once, then (after 1d) the district's comprehensive departments (the safety bureau)."""
+    at once, then (after 1d) ``safety_bureau``, or the comprehensive departments of a district without one."""
 
     list_: ListRule = Field(default_factory=ListRule, alias="list")
     deadlines: Deadlines = Field(default_factory=Deadlines)
@@ -250,7 +250,11 @@ class Supervision(_Strict):
         if self.overdue is not None:
             return self.overdue
         chain = [OverdueStep(after=0.0, notify=["sector", "street"])]
-        bureaus = [d.id for d in departments if d.kind == "comprehensive"]
+        # The contract's literal default names ``safety_bureau``; a district without one gets its
+        # comprehensive departments instead (nothing may assume a district's ids).
+        ids = {d.id for d in departments}
+        bureaus = ["safety_bureau"] if "safety_bureau" in ids else \
+            [d.id for d in departments if d.kind == "comprehensive"]
         if bureaus:
             chain.append(OverdueStep(after=86400.0, notify=bureaus))
         return chain

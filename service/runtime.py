@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -36,7 +37,7 @@ from service.jobs import ClusterScheduler
 from store.deadletters import DeadLetters
 from store.history import HistoryReader, ensure_downsampling
 from store.influx import InfluxClient, InfluxError, InfluxUnavailable, InfluxWriter
-from store.retention import Retention, ensure_raw_retention
+from store.retention import Retention, ensure_raw_retention, expire_raw
 from store.state import StateStore
 from store.state.leases import PartitionsMismatch
 from supervision.service import SupervisionService
@@ -104,6 +105,7 @@ class Runtime:
         self.cluster: Cluster | None = None  # the partition leases (contract section 12)
         self.scheduler = ClusterScheduler(settings.role_set, timezone="UTC")
         self._ping = _Ping(self.influx)
+        self._retention: Retention | None = None  # set once the raw policy is set up
         self._stopped = threading.Event()
         self._started = False
         Gauge("safewatch_mqtt_connected", "1 while the ingest MQTT connections (one per held partition) are up",
@@ -146,6 +148,10 @@ class Runtime:
         self.scheduler.store = self.state
         self.scheduler.start()
         self.alerts.start(self.scheduler)
+        # Hourly, and soon after start (a district-wide job: one process at a time).
+        self.scheduler.add_job(self.expire_readings, "interval", hours=1, id="retention",
+                               next_run_time=datetime.now(UTC) + timedelta(seconds=30),
+                               max_instances=1, coalesce=True, replace_existing=True)
         self.supervision = start_supervision(self.district, self.state, self.alerts, self.scheduler)
         if "delivery" not in self.settings.role_set:
             self.alerts.delivery.stop()  # another process delivers from the shared outbox
@@ -192,7 +198,16 @@ class Runtime:
             ensure_downsampling(self.influx_write, self.district, rollup_hours=retention.rollup_h)
         except InfluxError as exc:  # history then reads raw points: slower, still right
             log.warning("downsampling not set up: %s", exc)
-        ensure_raw_retention(self.influx_write, retention)
+        if ensure_raw_retention(self.influx_write, retention):
+            self._retention = retention
+
+    def expire_readings(self) -> None:
+        """The retention job: raw shards past ``SAFEWATCH_RETENTION_RAW`` go (see ``store.retention``)."""
+        if self._retention is not None:
+            try:
+                expire_raw(self.influx, self._retention)
+            except InfluxError as exc:
+                log.warning("retention: old raw shards not dropped this time (%s)", exc)
 
     def _restore_windows(self, alerts: AlertService) -> None:
         """Trend windows, pending ``for`` timers and latest values from InfluxDB, before ingest subscribes."""

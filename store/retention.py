@@ -1,10 +1,15 @@
 """How long InfluxDB keeps readings: raw points for ``retention_raw``, the hourly rollup for
 ``retention_rollup`` (``SAFEWATCH_RETENTION_RAW``/``_ROLLUP``, defaults 90 days and 5 years).
 
-On InfluxDB 1.x both are retention policies that ``serve`` sets up at every start: the
-database's default policy (where raw readings and ``alert_event`` points are written) gets the
-raw duration, ``downsampled_1h`` (filled by the continuous queries of ``store.history``) the
-rollup duration. InfluxDB then drops whole shards past their policy's duration.
+On InfluxDB 1.x the rollup is a retention policy, ``downsampled_1h`` (filled by the continuous
+queries of ``store.history``), with the rollup duration. The raw readings are not: a policy's
+duration also makes InfluxDB *refuse* points older than it ("points beyond retention policy
+dropped"), and the contract accepts a reading of any past time (a device uploading what it
+buffered, an importer, a test with a fixed timestamp) and never loses an accepted one. So the
+database's default policy keeps an infinite duration with shard groups sized for the raw
+retention, and ``expire_raw`` (a scheduler job, hourly and at start) drops the default policy's
+shards that ended before ``now - retention_raw``: whole shards, as InfluxDB's own enforcement
+would, and a point written with an older time is stored until the next run.
 
 InfluxDB 2.x and 3.x have no retention policies over the v1 API: there a bucket has one
 retention period, set when it is created (``influx bucket create --retention 90d`` or the
@@ -16,8 +21,10 @@ state database and are never pruned (they are records); only delivered outbox ro
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from domain.durations import parse_duration
@@ -33,6 +40,15 @@ class Client(Protocol):
     database: str
 
     def query(self, influxql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+
+class ShardClient(Protocol):
+    """``SHOW SHARDS``/``DROP SHARD`` are server-wide: sent without a database."""
+
+    database: str
+
+    def query(self, influxql: str, params: Mapping[str, Any] | None = None, *,
+              database: str | bool | None = True) -> list[dict[str, Any]]: ...
 
 
 def retention_hours(value: str, option: str) -> int | None:
@@ -91,22 +107,30 @@ def policies(client: Client) -> dict[str, dict[str, Any]]:
     return out
 
 
-def ensure_policy(client: Client, name: str, hours: int | None, *, default: bool = False) -> None:
-    """Creates or alters ``name`` to last ``hours`` (INF for None); raises InfluxError."""
+def ensure_policy(client: Client, name: str, hours: int | None, *, default: bool = False,
+                  shard_hours: int | None = None) -> None:
+    """Creates or alters ``name`` to last ``hours`` (INF for None), its shard groups sized for
+    ``shard_hours`` (default: ``hours``); raises InfluxError."""
     db = _quote(client.database)
     verb = "ALTER" if name in policies(client) else "CREATE"
+    shards = shard_duration(hours if shard_hours is None else shard_hours)
     # InfluxQL wants DURATION, REPLICATION, SHARD DURATION, DEFAULT in this order.
     spec = f"DURATION {influx_duration(hours)}{' REPLICATION 1' if verb == 'CREATE' else ''} " \
-           f"SHARD DURATION {shard_duration(hours)}{' DEFAULT' if default else ''}"
+           f"SHARD DURATION {shards}{' DEFAULT' if default else ''}"
     client.query(f"{verb} RETENTION POLICY {_quote(name)} ON {db} {spec}")
 
 
+def default_policy(client: Client) -> str:
+    return next((n for n, row in policies(client).items() if row.get("default")), "autogen")
+
+
 def ensure_raw_retention(client: Client, retention: Retention) -> bool:
-    """Gives the database's default policy (raw readings) the raw duration; False (logged) where the
+    """Gives the database's default policy (raw readings) an infinite duration and shard groups
+    sized for the raw retention (``expire_raw`` then drops old shards); False (logged) where the
     server has no retention policies (2.x/3.x: the bucket's retention period applies)."""
     try:
-        default = next((n for n, row in policies(client).items() if row.get("default")), "autogen")
-        ensure_policy(client, default, retention.raw_h, default=True)
+        default = default_policy(client)
+        ensure_policy(client, default, None, default=True, shard_hours=retention.raw_h)
     except InfluxError as err:
         log.warning("InfluxDB database %s: raw retention not set (%s); on InfluxDB 2.x/3.x set the bucket's "
                     "retention period to %s yourself", client.database, err, influx_duration(retention.raw_h))
@@ -114,3 +138,40 @@ def ensure_raw_retention(client: Client, retention: Retention) -> bool:
     log.info("InfluxDB database %s: raw readings kept %s, hourly rollup %s", client.database,
              influx_duration(retention.raw_h), influx_duration(retention.rollup_h))
     return True
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """SHOW SHARDS times: RFC 3339 text (``2025-11-24T00:00:00Z``) or epoch ms."""
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str) and value:
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            return None
+    return None
+
+
+def expire_raw(client: ShardClient, retention: Retention, now_ms: int | None = None) -> int:
+    """Drops the shards of the database's default policy (raw readings) that ended before
+    ``now - retention_raw``; returns how many. Raises InfluxError (the job logs and retries)."""
+    if retention.raw_h is None:
+        return 0
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    cutoff = now - retention.raw_h * HOUR_S * 1000
+    default = default_policy(client)
+    dropped = 0
+    for series in client.query("SHOW SHARDS", database=False):
+        if series.get("name") != client.database:
+            continue
+        cols = series.get("columns", [])
+        for values in series.get("values", []):
+            row = dict(zip(cols, values, strict=False))
+            end = _epoch_ms(row.get("end_time"))
+            if row.get("retention_policy") == default and end is not None and end <= cutoff:
+                client.query(f"DROP SHARD {int(row['id'])}", database=False)
+                dropped += 1
+    if dropped:
+        log.info("InfluxDB database %s: dropped %d raw shards older than %s", client.database, dropped,
+                 influx_duration(retention.raw_h))
+    return dropped

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -14,7 +15,7 @@ from alerting.service import AlertService
 from service.stack import StackInfo
 from store.history import DOWNSAMPLED_RP, ensure_downsampling
 from store.influx import InfluxClient
-from store.retention import Retention, ensure_raw_retention, policies
+from store.retention import Retention, ensure_raw_retention, expire_raw, policies
 from store.state import StateStore
 from tests.test_lifecycle_service import batch, district
 from tests.trust.faults import launched
@@ -51,15 +52,47 @@ def durations(client: InfluxClient) -> dict[str, tuple[str, bool]]:
 def test_policies_get_the_configured_durations_and_follow_a_change(stack: StackInfo, influx_db: str) -> None:
     client = InfluxClient(stack.influx_url, influx_db, None)
     try:
-        for raw, rollup, raw_d, rollup_d in (("90d", "1825d", "2160h0m0s", "43800h0m0s"),
-                                             ("7d", "0", "168h0m0s", "0s")):  # a restart with other settings
+        for raw, rollup, raw_shards, rollup_d in (("90d", "1825d", "24h0m0s", "43800h0m0s"),
+                                                  ("36h", "0", "1h0m0s", "0s")):  # a restart with other settings
             r = Retention.parse(raw, rollup)
             assert ensure_downsampling(client, district(), rollup_hours=r.rollup_h)
             assert ensure_raw_retention(client, r)
             got = durations(client)
             assert got[DOWNSAMPLED_RP] == (rollup_d, False)
             [default] = [n for n, (_, d) in got.items() if d]
-            assert got[default][0] == raw_d
+            # The raw policy never refuses an old point: expire_raw drops its shards instead.
+            assert got[default][0] == "0s"
+            assert str(policies(client)[default]["shardGroupDuration"]) == raw_shards
+    finally:
+        client.close()
+
+
+def _write(stack: StackInfo, db: str, lines: list[str]) -> None:
+    r = httpx.post(f"{stack.influx_url}/write", params={"db": db, "precision": "ms"},
+                   content="\n".join(lines).encode(), timeout=10.0)
+    assert r.status_code == 204, r.text
+
+
+def _count(client: InfluxClient) -> int:
+    series = client.query("SELECT count(vapor_lel) FROM gas_station")
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def test_old_readings_are_accepted_then_their_shards_expire(stack: StackInfo, influx_db: str) -> None:
+    client = InfluxClient(stack.influx_url, influx_db, None)
+    try:
+        r = Retention.parse("30d", "400d")
+        assert ensure_downsampling(client, district(), rollup_hours=r.rollup_h)
+        assert ensure_raw_retention(client, r)
+        now = int(time.time() * 1000)
+        # A device's buffer, an importer, a test with a fixed 2025 timestamp: all accepted.
+        _write(stack, influx_db, [f"gas_station,site=GS-1,device=d1,street=s vapor_lel={i} {now - age}"
+                                  for i, age in enumerate((400 * DAY_MS, 40 * DAY_MS, 3_600_000))])
+        assert _count(client) == 3
+        assert expire_raw(client, r, now) == 2  # the shards of the two points older than 30 days
+        assert _count(client) == 1
+        assert expire_raw(client, r, now) == 0  # idempotent
+        assert expire_raw(client, Retention(None, None), now) == 0  # 0 keeps forever
     finally:
         client.close()
 
@@ -72,7 +105,7 @@ def test_serve_sets_up_retention_from_its_settings(stack: StackInfo, tmp_path: P
         finally:
             client.close()
     assert got[DOWNSAMPLED_RP][0] == "9600h0m0s"
-    assert [d for d, default in got.values() if default] == ["720h0m0s"]
+    assert [d for d, default in got.values() if default] == ["0s"]  # raw: shards expire by job
 
 
 def test_housekeeping_prunes_delivered_notifications_and_never_the_book(store: StateStore) -> None:
