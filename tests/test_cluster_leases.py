@@ -206,8 +206,8 @@ def test_a_fenced_out_process_writes_nothing(pg_stores: Callable[[], StateStore]
     assert new.held() == {0: 2}
     lifecycle = Lifecycle(DISTRICT, old_store, Router(DISTRICT))
     lifecycle.fence = LeaseFence(old, 1, DISTRICT.sites)
-    sig = Signal(AlertKey("lel", "S1", "d1", "vapor_lel"), "gas_station", "threshold", True,
-                 int(time.time() * 1000), severity=Severity.RED, value=80.0)
+    sig = Signal.fire(AlertKey("lel", "S1", "d1", "vapor_lel"), family="gas_station", kind="threshold",
+                      at_ms=int(time.time() * 1000), severity=Severity.RED, value=80.0)
     assert lifecycle.apply([sig]) == []
     assert old_store.list_alerts() == []
     assert 0 in old._fenced
@@ -233,8 +233,8 @@ def test_fence_admits_the_partitions_still_held(pg_stores: Callable[[], StateSto
     lifecycle = Lifecycle(DISTRICT, store, Router(DISTRICT))
     lifecycle.fence = LeaseFence(me, 2, DISTRICT.sites)
     at = int(time.time() * 1000)
-    sigs = [Signal(AlertKey("lel", site, "d1", "vapor_lel"), "gas_station", "threshold", True, at,
-                   severity=Severity.RED, value=90.0) for site in (lost_site, kept_site)]
+    sigs = [Signal.fire(AlertKey("lel", site, "d1", "vapor_lel"), family="gas_station", kind="threshold", at_ms=at,
+                        severity=Severity.RED, value=90.0) for site in (lost_site, kept_site)]
     changes = lifecycle.apply(sigs)
     assert [c.alert.site for c in changes] == [kept_site]
     assert [a.site for a in store.list_alerts()] == [kept_site]

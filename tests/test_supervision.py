@@ -75,8 +75,10 @@ class Parts:
 
     def signal(self, site: str, sev: Severity | None, device: str = "d1", at: int | None = None) -> None:
         key = AlertKey("vapor", site, device, "vapor_lel")
-        self.alerts.apply_signals([Signal(key, "gas_station", "threshold", sev is not None,
-                                          now_ms() if at is None else at, sev, 30.0)])
+        t = now_ms() if at is None else at
+        self.alerts.apply_signals([
+            Signal.fire(key, family="gas_station", kind="threshold", at_ms=t, severity=sev, value=30.0)
+            if sev is not None else Signal.clear(key, family="gas_station", kind="threshold", at_ms=t, value=30.0)])
 
     def close(self) -> None:
         self.alerts.stop()

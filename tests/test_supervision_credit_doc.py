@@ -33,7 +33,9 @@ def test_docs_credit_example(store: StateStore) -> None:
 
         def signal(device: str, sev: Severity | None, at: int) -> None:
             key = AlertKey("vapor-level", "GS-001", device, "vapor_lel")
-            alerts.apply_signals([Signal(key, "gas_station", "threshold", sev is not None, at, sev, 30.0)])
+            alerts.apply_signals([Signal.fire(key, family="gas_station", kind="threshold", at_ms=at, severity=sev,
+                                                value=30.0) if sev is not None else
+                                    Signal.clear(key, family="gas_station", kind="threshold", at_ms=at, value=30.0)])
 
         signal("d1", Severity.ORANGE, t0)
         signal("d2", Severity.ORANGE, t0 + 1000)
