@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from service.bench.measure import count_points
-from service.stack import StackInfo
+from service.stack import StackInfo, tie_to_parent
 from store.influx import InfluxClient
 from tests.cluster_support import RULE, SITES, Load, cluster, missing, owners, serve, site_in, write_config
 from tests.e2e.clients import Api
@@ -184,7 +184,8 @@ def test_roles_split_the_jobs(stack: StackInfo, district: str, influx_db: str, p
     procs += [worker, front]
     with open(worker.log, "ab") as out:  # no API to wait for: started as is
         proc = worker.proc = subprocess.Popen(safewatch_argv("serve", "--config", str(config)), env=worker.env,
-                                              cwd=worker.workdir, stdout=out, stderr=subprocess.STDOUT)
+                                              cwd=worker.workdir, stdout=out, stderr=subprocess.STDOUT,
+                                              preexec_fn=tie_to_parent)
     front.start()
     wait_until(lambda: set(owners(front.base_url).values()) == {_id_of(front, proc.pid)}, 30,
                "the ingest process holds every partition")

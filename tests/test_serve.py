@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from service.bench import count_points, rss_mb, write_config
-from service.stack import StackInfo, free_port, start_influxd, stop_influxd
+from service.stack import StackInfo, free_port, start_influxd, stop_influxd, tie_to_parent
 from simulators.loadgen import LoadResult, publish_steady
 from store.influx import InfluxClient
 from tests.helpers import wait_until
@@ -48,7 +48,8 @@ class Serve:
     def start(self, *extra: str) -> None:
         argv = [sys.executable, "-m", "service.cli", "serve", "--config", str(self.config), *extra]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                         preexec_fn=tie_to_parent)  # a killed pytest leaves no serve behind
         wait_until(self.healthy, 30, f"serve healthy (log {self.log})", interval=0.2)
 
     def healthy(self) -> bool:

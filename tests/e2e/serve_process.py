@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from service.stack import StackInfo, free_port
+from service.stack import StackInfo, free_port, tie_to_parent
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)$")
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ class ServeProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(safewatch_argv("serve", "--config", str(self.config)), env=self.env,
                                          cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT, preexec_fn=tie_to_parent)
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -75,6 +75,7 @@ class ServeProcess:
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(0.2)
+        self.kill()  # a fixture that fails to start must not leave its serve running
         raise AssertionError(f"safewatch serve not healthy within {timeout:g}s (last: {last}); "
                              f"log:\n{self.log_tail()}")
 
