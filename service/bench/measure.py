@@ -56,7 +56,7 @@ def measure_serve(stack: StackInfo, data: Path, bench: BenchDistrict, state_url:
         if killer is not None:
             killer.start()
         load = run_load(stack.mqtt_url, bench.name, bench.series, rate, duration, publishers)
-        stored, visible_at = _wait_stored(client, load.published, bench.probe.site, 120)
+        stored, visible_at = _wait_stored(client, load.published, bench.probe.site, 900)
         cpu = group.cpu_seconds() - cpu0
         probing.join(30)
         peaks = group.rss_mb("VmHWM")
