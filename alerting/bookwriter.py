@@ -9,8 +9,10 @@ the decoding. Nothing is dropped: without a journal, signals wait for the databa
 
 Order is kept: while the journal holds entries, new signals are journaled behind them, and
 the journal is replayed, oldest first, as soon as the database answers again (probed every
-``retry_s``). After each commit the post-commit side effects run here (``after``: InfluxDB
-points, SSE, delivery wake-up).
+``retry_s``). With leased partitions each entry records the lease its signals were produced
+under and is replayed only while that lease's epoch stands (see ``alerting.journal``). After
+each commit the post-commit side effects run here (``after``: InfluxDB points, SSE, delivery
+wake-up).
 
 Test-only fault hook: ``SAFEWATCH_TEST_FAULT=kill-before-book-commit`` makes the process
 SIGKILL itself right before the first book commit, one second after the signals arrived (so
@@ -30,8 +32,8 @@ from collections.abc import Callable, Sequence
 from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from alerting.journal import ALL_PARTITIONS, Journal, JournalEntry, JournalError
-from alerting.lifecycle import Change
+from alerting.journal import ALL_PARTITIONS, Batch, Journal, JournalEntry, JournalError, LeaseMark, lease_runs
+from alerting.lifecycle import Change, Fence, Superseded
 from domain.alerts import Signal
 from store.state.records import dt_to_ms
 from store.state.store import StateStore
@@ -43,7 +45,7 @@ FAULT_ENV = "SAFEWATCH_TEST_FAULT"
 MAX_QUEUE = 10_000
 RETRY_S = 1.0
 
-Apply = Callable[[Sequence[Signal]], list[Change]]
+Apply = Callable[[Sequence[Signal], LeaseMark | None], list[Change]]
 
 
 class _Down(Exception):
@@ -57,8 +59,9 @@ class _Down(Exception):
 class Ticket:
     """Done once its signals are in the book or in the journal; ``changes`` are the commits made."""
 
-    def __init__(self, signals: Sequence[Signal]) -> None:
+    def __init__(self, signals: Sequence[Signal], leases: Sequence[LeaseMark | None] = ()) -> None:
         self.signals = tuple(signals)
+        self.leases = tuple(leases)  # per signal, when partitions are leased: what it was produced under
         self.changes: list[Change] = []
         self.journaled = False
         self._done = threading.Event()
@@ -103,16 +106,21 @@ class BookWriter:
     """Applies tickets with ``apply`` (the lifecycle) on its own thread; ``after`` gets the changes.
 
     ``guard`` filters the signals of the one journal entry a crash may have left half-known
-    (see ``alerting.journal``); ``partition`` is written into journal entries (the fencing seam).
+    (see ``alerting.journal``); ``partition`` is written into journal entries without a lease.
+    ``fence`` gives the lifecycle's fence once leases divide the sites (contract section 12): each
+    signal's partition lease is taken from it at submission, journal entries carry it and the
+    replay is fenced on it.
     """
 
     def __init__(self, apply: Apply, after: Callable[[list[Change]], None], journal: Journal | None,
                  guard: Callable[[Sequence[Signal]], list[Signal]], *, partition: str = ALL_PARTITIONS,
+                 fence: Callable[[], Fence | None] = lambda: None,
                  registry: CollectorRegistry | None = None, max_queue: int = MAX_QUEUE,
                  retry_s: float = RETRY_S) -> None:
         self._apply, self._after, self._guard = apply, after, guard
         self.journal = journal
         self.partition = partition
+        self._fence = fence
         self._retry_s = retry_s
         self._max = max_queue
         self._queue: collections.deque[Ticket] = collections.deque()
@@ -132,7 +140,8 @@ class BookWriter:
 
     def submit(self, signals: Sequence[Signal]) -> Ticket:
         """Queues signals for the book, blocking while the queue is full; in order of submission."""
-        ticket = Ticket(signals)
+        fence = self._fence()
+        ticket = Ticket(signals, [fence.lease_of(s) for s in signals] if fence is not None else ())
         with self._cond:
             while len(self._queue) >= self._max and self._running:
                 self._cond.wait(0.5)
@@ -226,20 +235,27 @@ class BookWriter:
     def _journal(self, items: Sequence[tuple[Ticket, Sequence[Signal]]]) -> None:
         assert self.journal is not None
         try:
-            self.journal.append([(self.partition, signals) for _, signals in items if signals])
+            self.journal.append([b for ticket, signals in items for b in self._entries(ticket, signals)])
         except JournalError:
             # Neither durable in the book nor on disk: those messages must not be acknowledged.
             log.exception("alerting: the journal cannot take %d batches; they wait", len(items))
             time.sleep(self._retry_s)
             raise
 
-    def _commit(self, signals: Sequence[Signal]) -> list[Change]:
-        """One transaction for the signals; one by one if the book refuses one. Raises _Down."""
+    def _entries(self, ticket: Ticket, signals: Sequence[Signal]) -> list[Batch]:
+        """Journal entries for ``signals``: the ticket's, or what a failure left of them (a suffix)."""
+        if not ticket.leases:
+            return [(self.partition, signals)] if signals else []
+        return lease_runs(signals, ticket.leases[len(ticket.signals) - len(signals):])
+
+    def _commit(self, signals: Sequence[Signal], lease: LeaseMark | None = None) -> list[Change]:
+        """One transaction for the signals; one by one if the book refuses one. Raises _Down, and
+        Superseded when ``lease`` (a journal entry's) was claimed by someone since."""
         if self._fault:
             time.sleep(1.0)
             os.kill(os.getpid(), signal.SIGKILL)
         try:
-            changes = self._apply(signals)
+            changes = self._apply(signals, lease)
         except DB_DOWN as err:
             raise _Down(signals, [], err) from err
         except SQLAlchemyError:
@@ -248,9 +264,12 @@ class BookWriter:
             changes = []
             for i, sig in enumerate(signals):
                 try:
-                    changes += self._apply([sig])
+                    changes += self._apply([sig], lease)
                 except DB_DOWN as err:
                     raise _Down(signals[i:], changes, err) from err
+                except Superseded:  # claimed between two of these transactions
+                    self._after(changes)
+                    raise
                 except SQLAlchemyError:
                     log.exception("alerting: the book refused the signal for %s; dropped", sig.key)
         self._after(changes)
@@ -275,7 +294,10 @@ class BookWriter:
         if entry.seq == self.journal.uncertain_seq:
             signals = self._guard(signals)
         try:
-            self._commit(signals)
+            self._commit(signals, entry.lease)
+        except Superseded as err:
+            # The successor restored that partition from the book and InfluxDB: this is history now.
+            log.warning("alerting: journal entry %d skipped (%d signals): %s", entry.seq, len(signals), err)
         except _Down as down:
             self._after(down.changes)
             if down.changes:  # part of it is in the book now
@@ -286,6 +308,6 @@ class BookWriter:
 
 def _rest(ticket: Ticket, down: _Down) -> Ticket:
     """A ticket for what ``down`` left of ``ticket``, done when the original's callbacks should run."""
-    rest = Ticket(down.rest)
+    rest = Ticket(down.rest, ticket.leases[len(ticket.signals) - len(down.rest):] if ticket.leases else ())
     rest.when_done(lambda: ticket.finish([*down.changes, *rest.changes]))
     return rest

@@ -15,16 +15,20 @@ can leave exactly one entry, the first unapplied one, whose transaction may have
 ``uncertain_seq`` names it; the book writer replays it guarded (a signal older than the
 alert's last change is skipped), which is what a second application would otherwise undo.
 
-Each entry carries the partition it was recorded for: with several processes (leases with
-epochs, contract section 12) the replay goes through the same fencing check as every book
-write, so an entry of a partition this process no longer holds is not applied over a newer
-state. Single-process serve uses the partition ``"*"``.
+Each entry carries the partition its signals came from and the lease under which they were
+produced (``LeaseMark``: partition, epoch, partition count). With several processes (contract
+section 12) the replay applies an entry only if, in the book write's own transaction, that lease
+row still has the entry's epoch: a claim by anyone (this process's next run included) raises the
+epoch, and the successor restored that partition from the book and InfluxDB, so applying the
+entry then would write over a newer state. Single-process serve (SQLite) uses the partition
+``"*"`` and no lease.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 import zlib
@@ -36,8 +40,21 @@ from typing import Any
 from domain.alerts import AlertKey, Signal
 from domain.severity import Severity
 
+log = logging.getLogger(__name__)
 ALL_PARTITIONS = "*"
 LOG, MARKER, LOCK = "journal.log", "applied", "lock"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseMark:
+    """The lease a partition's signals were produced under: ``partition`` of ``partitions``, at ``epoch``."""
+
+    partition: int
+    epoch: int
+    partitions: int
+
+
+Batch = tuple[str, Sequence[Signal]] | tuple[str, Sequence[Signal], LeaseMark | None]
 
 
 class JournalError(Exception):
@@ -50,6 +67,7 @@ class JournalEntry:
     partition: str
     signals: tuple[Signal, ...]
     end: int  # byte offset just after this entry in journal.log
+    lease: LeaseMark | None = None  # None: no lease to check (single process, or an older entry)
 
 
 def signal_to_json(s: Signal) -> dict[str, Any]:
@@ -67,9 +85,12 @@ def signal_from_json(d: dict[str, Any]) -> Signal:
                   d["value"], d["threshold"], d["message"])
 
 
-def _encode(seq: int, partition: str, signals: Sequence[Signal]) -> bytes:
-    body = json.dumps({"seq": seq, "partition": partition, "signals": [signal_to_json(s) for s in signals]},
-                      separators=(",", ":"), ensure_ascii=False).encode()
+def _encode(seq: int, partition: str, signals: Sequence[Signal], lease: LeaseMark | None) -> bytes:
+    entry: dict[str, Any] = {"seq": seq, "partition": partition}
+    if lease is not None:
+        entry |= {"epoch": lease.epoch, "partitions": lease.partitions}
+    entry["signals"] = [signal_to_json(s) for s in signals]
+    body = json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode()
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -85,6 +106,32 @@ def _decode(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return entry
+
+
+def lease_runs(signals: Sequence[Signal], leases: Sequence[LeaseMark | None]) -> list[Batch]:
+    """Entries for signals with their partitions' leases (parallel): one per run under the same
+    lease, in order. A signal of a partition not held is left out: the fence would refuse it too."""
+    out: list[Batch] = []
+    run: list[Signal] = []
+    mark: LeaseMark | None = None
+    for sig, lease in zip(signals, leases, strict=True):
+        if lease is None:
+            log.warning("journal: signal for %s left out: its partition is not held", sig.key)
+            continue
+        if mark is not None and lease != mark:
+            out.append((str(mark.partition), run, mark))
+            run = []
+        run.append(sig)
+        mark = lease
+    if mark is not None and run:
+        out.append((str(mark.partition), run, mark))
+    return out
+
+
+def _lease(entry: dict[str, Any]) -> LeaseMark | None:
+    if entry.get("epoch") is None or not str(entry["partition"]).isdigit():
+        return None
+    return LeaseMark(int(entry["partition"]), int(entry["epoch"]), int(entry["partitions"]))
 
 
 def _fsync_dir(d: Path) -> None:
@@ -154,13 +201,17 @@ class Journal:
         """Entries not yet applied to the book."""
         return self._pending
 
-    def append(self, batches: Sequence[tuple[str, Sequence[Signal]]]) -> None:
-        """Appends (partition, signals) entries in one write and fsyncs; durable on return."""
+    def append(self, batches: Sequence[Batch]) -> None:
+        """Appends (partition, signals[, lease]) entries in one write and fsyncs; durable on return."""
         with self._lock:
             data = bytearray()
-            for partition, signals in batches:
+            for batch in batches:
+                lease = batch[2] if len(batch) == 3 else None
+                if lease is not None and batch[0] != str(lease.partition):
+                    raise ValueError(f"journal entry for partition {batch[0]!r} carries the lease of "
+                                     f"partition {lease.partition}")
                 self._last_seq += 1
-                data += _encode(self._last_seq, partition, signals)
+                data += _encode(self._last_seq, batch[0], batch[1], lease)
             try:
                 self._fh.write(data)
                 self._fh.flush()
@@ -181,7 +232,7 @@ class Journal:
                 off += len(line)
                 if int(entry["seq"]) > self._applied_seq:
                     yield JournalEntry(int(entry["seq"]), str(entry["partition"]),
-                                       tuple(signal_from_json(s) for s in entry["signals"]), off)
+                                       tuple(signal_from_json(s) for s in entry["signals"]), off, _lease(entry))
 
     def mark_applied(self, entry: JournalEntry) -> None:
         """Records that ``entry`` is in the book; truncates the log once nothing is left to replay."""

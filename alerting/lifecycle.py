@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from alerting.journal import LeaseMark
 from alerting.route import Router
 from domain.alerts import Alert, AlertEvent, AlertState, EventType, Signal
 from domain.district import District
@@ -46,6 +47,18 @@ class Fence(Protocol):
     this process still holds, checked inside the write's transaction ``tx``; drops the others."""
 
     def admit(self, tx: BookTx, signals: Sequence[Signal]) -> Sequence[Signal]: ...
+
+    def lease_of(self, signal: Signal) -> LeaseMark | None:
+        """The lease the signal's partition is held under now (None: not held), for the journal."""
+
+
+class Superseded(Exception):
+    """A journaled entry's partition was claimed since its lease: the entry must not be applied."""
+
+    def __init__(self, lease: LeaseMark) -> None:
+        super().__init__(f"partition {lease.partition} of {lease.partitions} was taken over since "
+                         f"epoch {lease.epoch}")
+        self.lease = lease
 
 
 class AlertNotFound(LookupError):
@@ -113,11 +126,16 @@ class Lifecycle:
 
     # -- engine signals ---------------------------------------------------------------------
 
-    def apply(self, signals: Sequence[Signal]) -> list[Change]:
-        """Applies the signals in order, in one transaction; returns the transitions made."""
+    def apply(self, signals: Sequence[Signal], lease: LeaseMark | None = None) -> list[Change]:
+        """Applies the signals in order, in one transaction; returns the transitions made.
+
+        ``lease`` (a journal replay): raises Superseded, writing nothing, unless the partition's lease
+        row still has that epoch, checked and locked in this same transaction."""
         if not signals:
             return []
         with self._state.transaction() as tx:
+            if lease is not None and not tx.lease_at(lease.partition, lease.epoch, lease.partitions):
+                raise Superseded(lease)
             if self.fence is not None:
                 signals = self.fence.admit(tx, signals)
             return [c for sig in signals if (c := self._signal(tx, sig)) is not None]

@@ -148,7 +148,7 @@ class AlertService:
         self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
         # Without a journal (tests, tools) signals wait in the queue while the database is away.
         self.book = BookWriter(self.lifecycle.apply, self._after, journal, lambda sigs: unapplied(state, sigs),
-                               partition=partition, registry=self.registry)
+                               partition=partition, fence=lambda: self.lifecycle.fence, registry=self.registry)
         self._scheduler: BackgroundScheduler | None = None
         self._own_scheduler = False
         self._job_ids: list[str] = []

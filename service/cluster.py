@@ -31,6 +31,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerting.journal import LeaseMark
 from domain.alerts import Signal
 from service.partitions import fair_share, partition_of, preferred
 from store.state.book import BookTx
@@ -303,6 +304,12 @@ class LeaseFence:
     def partition(self, site: str) -> int:
         k = self._part.get(site)
         return partition_of(site, self._n) if k is None else k
+
+    def lease_of(self, signal: Signal) -> LeaseMark | None:
+        """The lease the signal's partition is held under now, recorded with a journal entry."""
+        k = self.partition(signal.key.site)
+        epoch = self._cluster.epoch_of(k)
+        return None if epoch is None else LeaseMark(k, epoch, self._n)
 
     def admit(self, tx: BookTx, signals: Sequence[Signal]) -> list[Signal]:
         held = self._cluster.held()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from domain.alerts import Alert, AlertEvent, AlertKey, AlertState, EventType
 from domain.severity import Severity
 from store.state.convert import alert_of, entry_of, event_of, int_id, subscription_of
+from store.state.leases import at_epoch
 from store.state.leases import holds as lease_holds
 from store.state.models import AlertDepartmentRow, AlertRow, EventRow, OutboxRow, SubscriptionRow
 from store.state.records import Entry, NewOutbox, Subscription, dt_to_ms
@@ -39,6 +40,11 @@ class BookTx:
         """The fence (contract section 12): the partitions of ``claims`` (partition → epoch) whose
         lease ``owner`` still holds, their rows locked until this transaction ends."""
         return lease_holds(self._s, owner, claims)
+
+    def lease_at(self, partition: int, epoch: int, partitions: int) -> bool:
+        """The journal replay's fence: nobody claimed ``partition`` (of ``partitions``) since
+        ``epoch``; its row stays locked until this transaction ends. True on SQLite (one process)."""
+        return at_epoch(self._s, partition, epoch, partitions)
 
     def live(self, key: AlertKey) -> Entry | None:
         """The key's alert that is not closed (at most one, by the unique index)."""

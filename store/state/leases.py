@@ -10,7 +10,8 @@ Every change is one conditional UPDATE, so two processes racing for a partition 
 Fencing: a book write for a partition runs ``holds()`` in its own transaction, which reads the
 lease rows ``FOR SHARE``: a claim by another process (an UPDATE of the row) waits for that
 transaction to end, and once it has claimed, the old owner's check fails. So a process paused past
-its lease cannot write over its successor, whatever its own clock says.
+its lease cannot write over its successor, whatever its own clock says. A journal entry replayed
+at start-up (``at_epoch``) is checked the same way against the epoch it was recorded under.
 
 On SQLite there is one process and no leases: ``run_exclusive`` just runs the job.
 """
@@ -83,6 +84,20 @@ def holds(s: Session, owner: str, claims: Mapping[int, int]) -> set[int]:
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(read=True)
     return {int(p) for p, epoch in s.execute(q) if claims.get(int(p)) == int(epoch)}
+
+
+def at_epoch(s: Session, partition: int, epoch: int, partitions: int) -> bool:
+    """Whether the lease row of ``partition`` (of ``partitions``) still has ``epoch``, whoever owns it.
+
+    Every claim raises the epoch, so an unchanged one means nobody took the partition over since.
+    Runs in the caller's transaction with the row locked ``FOR SHARE`` (PostgreSQL) until it ends, so
+    a claim racing it waits for the write and then sees it. SQLite has one process: always True.
+    """
+    if s.get_bind().dialect.name != "postgresql":
+        return True
+    q = (select(LeaseRow.epoch).where(LeaseRow.partition == partition, LeaseRow.partitions == partitions)
+         .with_for_update(read=True))
+    return s.execute(q).scalar() == epoch
 
 
 class LeaseStore(SessionSource):
