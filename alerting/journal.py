@@ -79,10 +79,12 @@ def signal_to_json(s: Signal) -> dict[str, Any]:
 
 
 def signal_from_json(d: dict[str, Any]) -> Signal:
-    sev = d["severity"]
-    return Signal(AlertKey(d["rule"], d["site"], d["device"], d["metric"]), d["family"], d["kind"],
-                  bool(d["firing"]), int(d["at_ms"]), Severity(sev) if sev is not None else None,
-                  d["value"], d["threshold"], d["message"])
+    key = AlertKey(d["rule"], d["site"], d["device"], d["metric"])
+    common: dict[str, Any] = {"family": d["family"], "kind": d["kind"], "at_ms": int(d["at_ms"]),
+                              "value": d["value"], "message": d["message"]}
+    if d["firing"]:
+        return Signal.fire(key, severity=Severity(d["severity"]), threshold=d["threshold"], **common)
+    return Signal.clear(key, **common)
 
 
 def _encode(seq: int, partition: str, signals: Sequence[Signal], lease: LeaseMark | None) -> bytes:

@@ -81,8 +81,9 @@ def test_without_a_journal_the_ticket_waits_for_the_database(pg_store: StateStor
 def test_an_entry_a_crash_may_have_committed_is_not_applied_twice(pg_store: StateStore, tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     key = AlertKey("vapor", "GS-1", "d1", "vapor_lel")
-    fire = Signal(key, "gas_station", "threshold", True, now, Severity.YELLOW, 30.0, 20.0)
-    clear = Signal(key, "gas_station", "threshold", False, now + 1, value=5.0)
+    fire = Signal.fire(key, family="gas_station", kind="threshold", at_ms=now, severity=Severity.YELLOW,
+                       value=30.0, threshold=20.0)
+    clear = Signal.clear(key, family="gas_station", kind="threshold", at_ms=now + 1, value=5.0)
     journal = Journal(tmp_path / "journal")
     journal.append([("*", [fire, clear])])
     journal.close()

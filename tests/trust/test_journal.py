@@ -12,8 +12,12 @@ from domain.severity import Severity
 
 
 def sig(i: int, firing: bool = True) -> Signal:
-    return Signal(AlertKey("r", f"S-{i}", "d", "m"), "fam", "threshold", firing, 1_000 + i,
-                  Severity.RED if firing else None, float(i), 5.0, f"message {i} ☃")
+    key = AlertKey("r", f"S-{i}", "d", "m")
+    if firing:
+        return Signal.fire(key, family="fam", kind="threshold", at_ms=1_000 + i, severity=Severity.RED,
+                           value=float(i), threshold=5.0, message=f"message {i} ☃")
+    return Signal.clear(key, family="fam", kind="threshold", at_ms=1_000 + i, value=float(i),
+                        message=f"message {i} ☃")
 
 
 def seqs(j: Journal) -> list[int]:

@@ -41,8 +41,8 @@ def pg_store(pg_database: str, pg_server: PgServer) -> Iterator[StateStore]:
 
 def fire(offset_ms: int = 0) -> Signal:
     key = AlertKey("vapor", SITE, "d1", "vapor_lel")
-    return Signal(key, "gas_station", "threshold", True, int(time.time() * 1000) + offset_ms,
-                  Severity.YELLOW, 30.0, 20.0)
+    return Signal.fire(key, family="gas_station", kind="threshold", at_ms=int(time.time() * 1000) + offset_ms,
+                       severity=Severity.YELLOW, value=30.0, threshold=20.0)
 
 
 def service(store: StateStore, journal: Journal | None) -> AlertService:
