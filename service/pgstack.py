@@ -1,7 +1,7 @@
 """A private PostgreSQL server: ``initdb`` into a directory of its own, ``postgres`` on a free port.
 
-Used by ``safewatch bench --processes N`` (and usable by the test suite, whose session server
-in ``tests/support/pg.py`` it mirrors): the bench's state database lives in its own temp dir.
+Used by ``safewatch bench --processes N`` (its state database lives in its own temp dir) and by
+the test suite's session server (``tests/support/pg.py`` re-exports it).
 
 Never the machine's own server (5432): a free port, a private socket directory, listening on
 127.0.0.1 only. The postmaster runs as our child with PR_SET_PDEATHSIG, so a killed pytest
