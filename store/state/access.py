@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from domain.severity import Severity
 from store.state.convert import int_id, silence_of, subscription_of
@@ -22,6 +23,27 @@ TOKEN_BYTES = 32
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def add_token(s: Session, department: str, role: str = "operator", expires_ms: int | None = None) -> str:
+    """A new bearer token for ``department``; only its SHA-256 is stored, so this is the one copy."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    s.add(TokenRow(department=department, token_hash=token_hash(token), created_ms=now_ms(), role=role,
+                   expires_ms=expires_ms))
+    return token
+
+
+def live_token(s: Session, token: str) -> TokenRow | None:
+    """The unrevoked row of ``token`` (expired or not), or None."""
+    if not token:
+        return None
+    digest = token_hash(token)
+    row = s.scalars(select(TokenRow).where(TokenRow.token_hash == digest, TokenRow.revoked_ms.is_(None))).first()
+    # The index lookup already matched; compare again in constant time so that no code
+    # path ever decides on a token by a short-circuiting string comparison.
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row
 
 
 def _check_topic(topic: str) -> None:
@@ -44,25 +66,15 @@ class AccessStore(SessionSource):
     # -- tokens ---------------------------------------------------------------------------
 
     def create_token(self, department: str) -> str:
-        """A new bearer token for ``department``; only its SHA-256 is stored, so this is the one copy."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        """A new operator token for ``department`` without expiry (see ``add_token``)."""
         with self._write() as s:
-            s.add(TokenRow(department=department, token_hash=token_hash(token), created_ms=now_ms()))
-        return token
+            return add_token(s, department)
 
     def department_for_token(self, token: str) -> str | None:
         """The department of a live (unrevoked) token, or None."""
-        if not token:
-            return None
-        digest = token_hash(token)
         with self._read() as s:
-            row = s.scalars(select(TokenRow).where(TokenRow.token_hash == digest,
-                                                   TokenRow.revoked_ms.is_(None))).first()
-        # The index lookup already matched; compare again in constant time so that no code
-        # path ever decides on a token by a short-circuiting string comparison.
-        if row is None or not hmac.compare_digest(row.token_hash, digest):
-            return None
-        return row.department
+            row = live_token(s, token)
+            return None if row is None else row.department
 
     def revoke_token(self, token: str) -> bool:
         """Revokes one token; False when it is unknown or already revoked."""

@@ -20,8 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 
-from store.state.access import TOKEN_BYTES, token_hash
-from store.state.models import TokenRow
+from store.state.access import TOKEN_BYTES, add_token, live_token, token_hash
 from store.state.models_people import SessionRow, SignInFailureRow, UserRow
 from store.state.people_rules import ROLES, TOKEN_ROLES, check_password, check_username
 from store.state.session import SessionSource, now_ms
@@ -258,21 +257,14 @@ class PeopleStore(SessionSource):
         """A department token with a role (viewer or operator) and an optional expiry (epoch ms)."""
         if role not in TOKEN_ROLES:
             raise ValueError(f"role={role!r}: a token is one of {', '.join(TOKEN_ROLES)}")
-        token = secrets.token_urlsafe(TOKEN_BYTES)
         with self._write() as s:
-            s.add(TokenRow(department=department, token_hash=token_hash(token), created_ms=now_ms(), role=role,
-                           expires_ms=expires_ms))
-        return token
+            return add_token(s, department, role, expires_ms)
 
     def token_info(self, token: str) -> TokenInfo | None:
         """A live (unrevoked) token's department, role and expiry, expired or not; None if unknown."""
-        if not token:
-            return None
-        digest = token_hash(token)
         with self._read() as s:
-            row = s.scalars(select(TokenRow).where(TokenRow.token_hash == digest,
-                                                   TokenRow.revoked_ms.is_(None))).first()
-            if row is None or not hmac.compare_digest(row.token_hash, digest):
+            row = live_token(s, token)
+            if row is None:
                 return None
             return TokenInfo(row.department, row.role or "operator", row.expires_ms)
 
