@@ -43,6 +43,17 @@ def pg_database(pg_server: PgServer) -> Iterator[str]:
         pg_server.drop_database(name)
 
 
+@pytest.fixture
+def pg_store(pg_database: str, pg_server: PgServer) -> Iterator[StateStore]:
+    """A store on a database of its own, for tests that stop the server under it: restarted at the end."""
+    store = StateStore(pg_database)
+    try:
+        yield store
+    finally:
+        pg_server.start()  # a test that failed while it was down
+        store.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

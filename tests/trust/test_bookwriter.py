@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.journal import Journal
@@ -17,16 +15,6 @@ from store.state import StateStore
 from tests.helpers import wait_until
 from tests.support.pg import PgServer
 from tests.test_lifecycle_service import batch, district
-
-
-@pytest.fixture
-def pg_store(pg_database: str, pg_server: PgServer) -> Iterator[StateStore]:
-    store = StateStore(pg_database)
-    try:
-        yield store
-    finally:
-        pg_server.start()  # a test that failed while it was down
-        store.close()
 
 
 def service(store: StateStore, journal: Journal | None) -> AlertService:

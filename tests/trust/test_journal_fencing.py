@@ -8,7 +8,7 @@ it is skipped, the successor having restored that partition from the book and In
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,6 @@ from tests.test_lifecycle_service import batch, district
 
 N, TTL_MS = 2, 60_000
 SITE = "GS-1"
-
-
-@pytest.fixture
-def pg_store(pg_database: str, pg_server: PgServer) -> Iterator[StateStore]:
-    store = StateStore(pg_database)
-    try:
-        yield store
-    finally:
-        pg_server.start()  # a test that failed while it was down
-        store.close()
 
 
 def fire(offset_ms: int = 0) -> Signal:
