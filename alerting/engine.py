@@ -43,6 +43,11 @@ class _Series:
         self.newest = -(1 << 62)
 
 
+# Marks a metric no rule of the device's family reads, in the per-device cache; never in
+# Engine._series and never stepped (its ``newest`` is not kept).
+_UNRULED = _Series(())
+
+
 def _compile(district: District, clock: LocalClock) -> dict[str, Plan]:
     plans: dict[str, dict[str, list[CompiledRule]]] = {}
     for rule in district.rules.values():
@@ -137,6 +142,7 @@ class Engine:
                     continue
                 if isinstance(tracker, ThresholdTracker) and tracker.level >= 0:
                     tracker.level, tracker.severity, tracker.pending_since = -1, None, -(1 << 62)
+                    tracker.reidle()
                 elif isinstance(tracker, TrendTracker):
                     tracker.severity = None
 
@@ -175,16 +181,22 @@ class Engine:
             previous = latest.get(metric)
             if previous is None or ts >= previous[1]:
                 latest[metric] = (value, ts, device)
-            rules = plan.get(metric)
-            if rules is None:
-                continue
+            # One lookup per value: the device's dict caches the series of a ruled metric and
+            # _UNRULED for one no rule reads (plans are fixed at start), so the plan is consulted
+            # only on a metric's first value from this device.
             series = by_metric.get(metric)
             if series is None:
+                rules = plan.get(metric)
+                if rules is None:
+                    by_metric[metric] = _UNRULED
+                    continue
                 series = self._new_series(site, device, metric, rules)
-            elif ts < series.newest:
+            elif series is _UNRULED or ts < series.newest:
                 continue
             series.newest = ts
             for tracker in series.trackers:
+                if value * tracker.sign <= tracker.idle:  # a quiet threshold: step would do nothing
+                    continue
                 signal = tracker.step(value, ts)
                 if signal is not None:
                     out.append(signal)

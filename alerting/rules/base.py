@@ -12,6 +12,9 @@ class Tracker(Protocol):
     """The state of one alert key: fed the key's readings in event-time order."""
 
     key: AlertKey
+    # The engine skips ``step`` when ``value * sign <= idle`` (a step that would do nothing).
+    sign: float
+    idle: float
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
         """Take one reading; a signal when the key starts firing, changes severity or clears."""

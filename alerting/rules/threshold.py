@@ -28,6 +28,7 @@ from domain.families import FAMILIES
 from domain.severity import Severity
 
 KIND = "threshold"
+_NEVER = -float("inf")  # an ``idle`` no finite value is at or under
 
 
 class ThresholdSpec:
@@ -91,7 +92,7 @@ class ThresholdSpec:
 class ThresholdTracker:
     """One key's threshold state: the firing level (-1 for none) and the pending start."""
 
-    __slots__ = ("key", "level", "pending_since", "severity", "spec")
+    __slots__ = ("idle", "key", "level", "pending_since", "severity", "sign", "spec")
 
     def __init__(self, spec: ThresholdSpec, key: AlertKey) -> None:
         self.spec = spec
@@ -99,8 +100,26 @@ class ThresholdTracker:
         self.level = -1
         self.severity: Severity | None = None  # what was last signalled (or restored)
         self.pending_since: int | None = None
+        self.sign = spec.sign
+        self.idle = spec.first if spec.gate is None else _NEVER
+
+    def reidle(self) -> None:
+        """Recompute ``idle`` after level or pending_since changed.
+
+        ``idle`` is the signed value at or under which a step changes nothing and returns
+        None (ungated, not firing, not pending: the common reading); -inf while there is no
+        such value. The engine skips the call when ``value * sign <= idle``.
+        """
+        sp = self.spec
+        quiet = sp.gate is None and self.level < 0 and self.pending_since is None
+        self.idle = sp.first if quiet else _NEVER
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
+        signal = self._step(value, ts_ms)
+        self.reidle()
+        return signal
+
+    def _step(self, value: float, ts_ms: int) -> Signal | None:
         sp = self.spec
         gate = sp.gate
         if gate is not None and gate.closed(ts_ms):
@@ -132,6 +151,7 @@ class ThresholdTracker:
         self.level = below[-1] if below else 0
         self.severity = severity
         self.pending_since = None
+        self.reidle()
 
     def _fire(self, j: int, value: float, ts_ms: int) -> Signal:
         sp = self.spec

@@ -35,6 +35,8 @@ from domain.severity import Severity
 KIND = "trend"
 _MIN_CAPACITY = 128
 _MS_PER_MIN = MS_PER_MIN
+# A tracker's cached line is stale: the sums changed since it was solved.
+_STALE: tuple[float, float] = (float("nan"), float("nan"))
 
 
 class Fit(NamedTuple):
@@ -145,8 +147,8 @@ class TrendSpec:
 
 
 class TrendTracker:
-    __slots__ = ("key", "last_ts", "last_value", "origin", "pushes", "ring", "severity", "spec",
-                 "st", "stt", "stv", "sv")
+    __slots__ = ("idle", "key", "last_ts", "last_value", "line", "origin", "pushes", "ring", "severity",
+                 "sign", "spec", "st", "stt", "stv", "sv")
 
     def __init__(self, spec: TrendSpec, key: AlertKey) -> None:
         self.spec = spec
@@ -155,7 +157,12 @@ class TrendTracker:
         self.severity: Severity | None = None
         self.last_ts = -1
         self.last_value = 0.0
-        self._reset(0)
+        # Every point moves the window: never skipped (see ThresholdTracker.reidle).
+        self.sign, self.idle = 1.0, -float("inf")
+        self.line: tuple[float, float] | None = _STALE
+        self.origin = 0.0
+        self.pushes = 0
+        self.st = self.sv = self.stt = self.stv = 0.0
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
         if ts_ms <= self.last_ts:  # a duplicate or late point would distort the fit
@@ -167,7 +174,13 @@ class TrendTracker:
         if gate is not None and gate.closed(ts_ms):
             return None if self.severity is None else self._clear(value, ts_ms, gate.clear_message(value))
         n = self.ring.size
-        line = _solve(n, self.st, self.sv, self.stt, self.stv) if n >= sp.min_points else None
+        if n < sp.min_points:
+            return None
+        # Readings closer together than the ring's spacing leave the sums as they were:
+        # the line solved for the last change still holds.
+        line = self.line
+        if line is _STALE:
+            line = self.line = _solve(n, self.st, self.sv, self.stt, self.stv)
         if line is None:
             return None
         slope, intercept = line
@@ -215,6 +228,7 @@ class TrendTracker:
 
     def _add(self, ts_ms: float, value: float, weight: float) -> None:
         t = (ts_ms - self.origin) / _MS_PER_MIN
+        self.line = _STALE
         self.st += weight * t
         self.sv += weight * value
         self.stt += weight * t * t
@@ -222,6 +236,7 @@ class TrendTracker:
 
     def _reset(self, origin: float) -> None:
         self.origin = origin
+        self.line = _STALE
         self.pushes = 0
         self.st = self.sv = self.stt = self.stv = 0.0
 
