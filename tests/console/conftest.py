@@ -42,7 +42,7 @@ class Console:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make deps` installs Debian's chromium")
@@ -65,7 +65,9 @@ def console(stack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Itera
         serve.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and every later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
