@@ -32,6 +32,7 @@ from store.state.models_cluster import LeaseRow, ProcessRow
 from store.state.session import SessionSource
 
 log = logging.getLogger(__name__)
+PARTITIONS_LOCK = 0x5AFE_1EA5  # pg advisory lock key: "safewatch lease rows"
 T = TypeVar("T")
 _PG_NOW_MS = text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
 
@@ -155,6 +156,10 @@ class LeaseStore(SessionSource):
         PartitionsMismatch naming SAFEWATCH_PARTITIONS and both values.
         """
         with self._write() as s:
+            if s.bind is not None and s.bind.dialect.name == "postgresql":
+                # Processes starting together would all insert the missing rows (a unique
+                # violation for all but one): one at a time; the rest then find them there.
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITIONS_LOCK})
             now = db_now_ms(s)
             others = {int(r.partitions) for r in s.scalars(select(LeaseRow).where(LeaseRow.partitions != n))}
             live = s.scalars(select(ProcessRow.partitions).where(ProcessRow.heartbeat_ms > now - ttl_ms,
