@@ -18,7 +18,8 @@ DATA ?=
 # The servers come from Debian; our launcher runs its own instances, so the system
 # services these packages may try to start (and fail to, without systemd) do not matter.
 # chromium is the browser the console tests drive (Playwright never downloads one); the font
-# gives it Chinese glyphs for the console's screenshots.
+# gives it Chinese glyphs for the console's screenshots. iproute2's `ip netns` gives the cluster
+# test two hosts of their own.
 deps:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null || missing="$$missing mosquitto"; \
@@ -26,6 +27,7 @@ deps:
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
