@@ -15,6 +15,7 @@ from service.cli import main
 from service.stack import StackInfo, free_port
 from simulators.scenarios import SCENARIOS
 from simulators.tap import Tap
+from transport.mqtt import Message
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = str(REPO / "tests" / "contract_example.yaml")
@@ -107,19 +108,24 @@ def test_rate_sets_the_fleet_s_messages_per_second(stack: StackInfo, district, t
 def test_sigterm_stops_the_console_script_cleanly(stack: StackInfo, district, tmp_path):
     config = tmp_path / "district.yaml"
     config.write_text(Path(EXAMPLE).read_text().replace("district: xicheng", f"district: {district}"))
-    with Tap(stack.mqtt_url, [f"{district}/+/+/+/status"]) as tap:
+    def statuses(ms: list[Message]) -> int:
+        return sum(m.topic.endswith("/status") for m in ms)
+
+    with Tap(stack.mqtt_url, [f"{district}/+/+/+/status", f"{district}/+/+/+/telemetry"]) as tap:
         proc = subprocess.Popen([sys.executable, "-m", "service.cli", "simulate", "--config", str(config),
                                  "--mqtt-url", stack.mqtt_url, "--scenario", "vapor-leak"], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            assert tap.wait_for(lambda ms: len(ms) >= 3, 20), "three devices online"
+            # Online, and the run's first readings out (so its scenario has started), then SIGTERM.
+            assert tap.wait_for(lambda ms: statuses(ms) >= 3 and len(ms) > statuses(ms), 20), \
+                "three devices online and publishing"
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        assert tap.wait_for(lambda ms: len(ms) >= 6, 10), "and offline again"
+        assert tap.wait_for(lambda ms: statuses(ms) >= 6, 10), "and offline again"
     assert proc.returncode == 0, err
     assert "vapor-leak@GS-001: running" in out
     assert "scenario vapor-leak@GS-001 at +0 s" in err
