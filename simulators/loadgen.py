@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from domain.district import District, load_district
 from simulators.pipelined import PipelinedPublisher
@@ -102,12 +103,19 @@ def run_load(url: str, district: str, series: Sequence[Series], rate: float | No
     load never competes for the caller's GIL and the caller may hold threads of its own.
     """
     publishers = max(1, min(publishers, len(series)))
+    specs = [{"url": url, "district": district, "series": list(series[n::publishers]),
+              "rate": None if rate is None else rate / publishers, "duration": duration,
+              "client_id": f"loadgen-{n}-{time.time_ns()}", "seed": n} for n in range(publishers)]
+    return run_workers(["-m", "simulators.loadgen", "--worker"], specs,
+                       timeout if timeout is not None else duration + 90.0, "load publisher")
+
+
+def run_workers(argv: Sequence[str], specs: Sequence[dict[str, Any]], timeout: float, what: str) -> LoadResult:
+    """Starts one ``python ARGV`` per spec (the spec as JSON on stdin, a LoadResult as JSON on
+    stdout) and sums their results; raises RuntimeError naming ``what`` if one fails."""
     procs = []
-    for n in range(publishers):
-        spec = {"url": url, "district": district, "series": list(series[n::publishers]),
-                "rate": None if rate is None else rate / publishers, "duration": duration,
-                "client_id": f"loadgen-{n}-{time.time_ns()}", "seed": n}
-        p = subprocess.Popen([sys.executable, "-m", "simulators.loadgen", "--worker"], stdin=subprocess.PIPE,
+    for spec in specs:
+        p = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT)
         assert p.stdin is not None
         p.stdin.write(json.dumps(spec).encode())
@@ -115,12 +123,12 @@ def run_load(url: str, district: str, series: Sequence[Series], rate: float | No
         p.stdin = None  # communicate() below must not touch it again
         procs.append(p)
     results: list[LoadResult] = []
-    deadline = time.monotonic() + (timeout if timeout is not None else duration + 90.0)
+    deadline = time.monotonic() + timeout
     try:
         for p in procs:
             out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
             if p.returncode != 0:
-                raise RuntimeError(f"load publisher exited with {p.returncode}: {err.decode()[-2000:]}")
+                raise RuntimeError(f"{what} exited with {p.returncode}: {err.decode()[-2000:]}")
             results.append(LoadResult(**json.loads(out)))
     finally:
         for p in procs:
@@ -130,7 +138,7 @@ def run_load(url: str, district: str, series: Sequence[Series], rate: float | No
     seconds = max(r.seconds for r in results)
     published = sum(r.published for r in results)
     return LoadResult(published, sum(r.sent for r in results), seconds,
-                      published / seconds if seconds else 0.0, publishers)
+                      published / seconds if seconds else 0.0, len(procs))
 
 
 def _worker_main() -> int:

@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 from service.bench.district import SeriesPlan
-from simulators.loadgen import LoadResult
+from simulators.loadgen import LoadResult, run_workers
 from simulators.pipelined import PipelinedPublisher
 
-_ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 1000
 VALUES_PER_MESSAGE = 3  # as many as the synthetic district's messages carry
 
@@ -83,35 +80,10 @@ def run_load(url: str, district: str, series: Sequence[SeriesPlan], rate: float 
              publishers: int = 2) -> LoadResult:
     """Split ``series`` across ``publishers`` interpreters (off the caller's GIL); sum their results."""
     publishers = max(1, min(publishers, len(series)))
-    procs = []
-    for n in range(publishers):
-        spec = {"url": url, "district": district, "series": [list(s) for s in series[n::publishers]],
-                "rate": None if rate is None else rate / publishers, "duration": duration,
-                "client_id": f"bench-load-{n}-{time.time_ns()}", "seed": n}
-        p = subprocess.Popen([sys.executable, "-m", "service.bench.load"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT)
-        assert p.stdin is not None
-        p.stdin.write(json.dumps(spec).encode())
-        p.stdin.close()
-        p.stdin = None  # communicate() below must not touch it again
-        procs.append(p)
-    results: list[LoadResult] = []
-    deadline = time.monotonic() + duration + 90.0
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
-            if p.returncode != 0:
-                raise RuntimeError(f"bench load publisher exited with {p.returncode}: {err.decode()[-2000:]}")
-            results.append(LoadResult(**json.loads(out)))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5.0)
-    seconds = max(r.seconds for r in results)
-    published = sum(r.published for r in results)
-    return LoadResult(published, sum(r.sent for r in results), seconds,
-                      published / seconds if seconds else 0.0, publishers)
+    specs = [{"url": url, "district": district, "series": [list(s) for s in series[n::publishers]],
+              "rate": None if rate is None else rate / publishers, "duration": duration,
+              "client_id": f"bench-load-{n}-{time.time_ns()}", "seed": n} for n in range(publishers)]
+    return run_workers(["-m", "service.bench.load"], specs, duration + 90.0, "bench load publisher")
 
 
 def _worker() -> int:
