@@ -193,6 +193,12 @@ class IngestSet:
             "queue_depth": sum(len(i.buffer) for i in ingests), "unacked": sum(i.unacked for i in ingests),
             "partitions": sorted(held),
         }
+        # The contract's every component says {"ok", "detail"}.
         if not held:
             out["detail"] = "holds no partition (standby)"
+        elif out["ok"]:
+            out["detail"] = f"connected to {out['url']} for partitions {sorted(held)}"
+        else:
+            down = [k for k in sorted(held) if (c := held[k].client) is None or not c.is_connected]
+            out["detail"] = f"not connected to {out['url']} for partitions {down}"
         return out

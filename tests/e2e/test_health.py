@@ -21,6 +21,8 @@ def test_health_reports_ok_with_its_components(deployment: Deployment) -> None:
     code, body = deployment.serve.health()
     assert code == 200 and body["status"] == "ok", body
     assert {"mqtt", "influxdb", "state"} <= set(body["components"])
+    for name, component in body["components"].items():  # the contract's least: {"ok", "detail"}
+        assert component["ok"] is True and isinstance(component["detail"], str), (name, component)
 
 
 def test_readings_survive_an_influxdb_outage(stack: StackInfo, deployment: Deployment) -> None:
