@@ -41,24 +41,12 @@ class Settings(BaseSettings):
     @field_validator("lease_ttl")
     @classmethod
     def _check_lease_ttl(cls, v: str) -> str:
-        try:
-            seconds = parse_duration(v)
-        except ValueError as exc:
-            raise ValueError(f"SAFEWATCH_LEASE_TTL={v!r}: {exc}") from None
-        if seconds < 0.5:
-            raise ValueError(f"SAFEWATCH_LEASE_TTL={v!r}: at least 500ms (heartbeats run every quarter of it)")
-        return v
+        return _duration_at_least("SAFEWATCH_LEASE_TTL", v, 0.5, "at least 500ms (heartbeats run every quarter of it)")
 
     @field_validator("session_idle")
     @classmethod
     def _check_session_idle(cls, v: str) -> str:
-        try:
-            seconds = parse_duration(v)
-        except ValueError as exc:
-            raise ValueError(f"SAFEWATCH_SESSION_IDLE={v!r}: {exc}") from None
-        if seconds < 1:
-            raise ValueError(f"SAFEWATCH_SESSION_IDLE={v!r}: at least 1s")
-        return v
+        return _duration_at_least("SAFEWATCH_SESSION_IDLE", v, 1.0, "at least 1s")
 
     @field_validator("roles")
     @classmethod
@@ -102,6 +90,17 @@ class Settings(BaseSettings):
             return None
         user, sep, password = self.influx_token.partition(":")
         return (user, password) if sep else ("safewatch", self.influx_token)
+
+
+def _duration_at_least(option: str, v: str, minimum_s: float, why: str) -> str:
+    """``v`` if it is a duration of at least ``minimum_s``; ValueError naming the option otherwise."""
+    try:
+        seconds = parse_duration(v)
+    except ValueError as exc:
+        raise ValueError(f"{option}={v!r}: {exc}") from None
+    if seconds < minimum_s:
+        raise ValueError(f"{option}={v!r}: {why}")
+    return v
 
 
 def mqtt_parts(url: str) -> tuple[str, int, bool, str | None, str | None]:
