@@ -89,7 +89,10 @@ class SimDevice:
             return
         self._announce.clear()
         try:
-            self._client.publish(self.status_topic, status_payload(ONLINE, ts_ms), qos=1, retain=True)
+            # Waited for: once the broker has acknowledged it, the retained state is what any later
+            # subscriber learns first (a device says online once a connection, so this costs little).
+            self._client.publish(self.status_topic, status_payload(ONLINE, ts_ms), qos=1, retain=True,
+                                 wait=True, timeout=5.0)
             self.statuses += 1
             while self._buffer:
                 chunk = [self._buffer.popleft() for _ in range(min(UPLOAD_CHUNK, len(self._buffer)))]
