@@ -8,9 +8,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import cast
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -284,3 +287,33 @@ def test_without_the_fast_path_paho_receives_and_acks(stack: StackInfo, district
     again.connect(10)
     cli_publish(stack, f"{district}/t", "after")
     assert [m.payload for m in inbox2.wait(1)] == [b"after"]  # nothing acked came back
+
+
+class _PahoWithoutSock(_paho.FastPahoClient):
+    """A paho whose socket attribute has another name: the fast path's probe would turn it off."""
+
+    @property  # type: ignore[override]
+    def _sock(self) -> object:
+        raise AttributeError("_sock")
+
+    @_sock.setter
+    def _sock(self, value: object) -> None:
+        pass
+
+
+def test_with_the_fast_path_off_the_client_never_reads_a_private_name_it_probed_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_paho, "fast_path", lambda: False)
+    monkeypatch.setattr(paho.Client, "loop_read", lambda self, max_packets=1: MQTTErrorCode.MQTT_ERR_SUCCESS)
+    client = _PahoWithoutSock(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+    rounds: list[int] = []
+    client.after_read = lambda: rounds.append(1)
+    assert client.fast is False
+    assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS and rounds == [1]
+
+
+def test_a_topic_is_taken_as_received_bytes_and_from_the_decoded_name_without_them() -> None:
+    message = paho.MQTTMessage(topic=b"d/\xff/t")
+    assert _paho.topic_bytes(message) == b"d/\xff/t"
+    without_raw = cast(paho.MQTTMessage, SimpleNamespace(topic="d/x/t"))  # a paho that keeps only the name
+    assert _paho.topic_bytes(without_raw) == b"d/x/t"

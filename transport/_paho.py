@@ -128,7 +128,9 @@ class FastPahoClient(paho.Client):
         fast = self.fast and self.raw_handler is not None and self._protocol != paho.MQTTv5
         # Bounded, so that queued acks and publishes still go out between rounds.
         for _ in range(1000):
-            sock = self._sock  # private: the socket paho reads from (ours when buffered)
+            # Private: the socket paho reads from (ours when buffered). Read only on the fast path:
+            # with it off, paho may lack the attribute, and its own loop_read needs no look at it.
+            sock = self._sock if self.fast else None
             if not isinstance(sock, _BufferedSocket):
                 rc = super().loop_read(max_packets)
                 break
@@ -189,6 +191,14 @@ class FastPahoClient(paho.Client):
             with self._msgtime_mutex:
                 self._last_bytes_received = paho.time_func()
 
+    def stop_soon(self) -> None:
+        """Tell the network thread to end at its next look, before the socket is shut."""
+        # Private: loop_stop's flag, raised before the socket goes: a thread that saw the connection
+        # die first would sleep out a reconnect backoff slice (up to 1 s) before noticing it. A paho
+        # without the flag only loses that shortcut: loop_stop still ends the thread.
+        if hasattr(self, "_thread_terminate"):
+            self._thread_terminate = True
+
     def _handle_on_message(self, message: paho.MQTTMessage) -> None:
         # Private hook (paho's dispatch of one message): we register no per-topic callbacks,
         # so paho's topic matcher, walked for every message, would find nothing.
@@ -211,3 +221,11 @@ class FastPahoClient(paho.Client):
         blob = b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
         # Private: paho's outgoing packet queue, the one writer of the socket (thread-safe).
         self._packet_queue(_PUBACK, blob, 0, 0)
+
+
+def topic_bytes(message: paho.MQTTMessage) -> bytes:
+    """The topic as received: ``message.topic`` raises on bytes that are not UTF-8, and a bad
+    topic must still reach the dead letters."""
+    # Private: paho keeps the raw topic in ``_topic``; a paho without it gets the decoded one.
+    raw = getattr(message, "_topic", None)
+    return raw if isinstance(raw, bytes) else message.topic.encode("utf-8", "replace")

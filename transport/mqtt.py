@@ -33,7 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from domain.settings import mqtt_parts
-from transport._paho import FastPahoClient
+from transport._paho import FastPahoClient, topic_bytes
 
 log = logging.getLogger(__name__)
 _CONNECTIONS = itertools.count(1)  # process-wide, so no two connections share an id
@@ -268,9 +268,7 @@ class MqttClient:
         was_closed = self._closed
         self._closed = True  # _on_disconnect: a drop on purpose, not a lost connection to report
         try:
-            # Private: loop_stop's flag, raised before the socket goes: a thread that saw the connection
-            # die first would sleep out a reconnect backoff slice (up to 1 s) before noticing it.
-            self._client._thread_terminate = True
+            self._client.stop_soon()
             self._shutdown_socket()
             self._stop_loop()
             # The network thread may have stopped between two reads without seeing the end of
@@ -449,8 +447,7 @@ class MqttClient:
 
     def _on_message(self, client: paho.Client, userdata: Any, m: paho.MQTTMessage) -> None:
         """paho's own path (MQTT 5, or the fast path off): the same delivery."""
-        # Private: the topic as received; ``m.topic`` raises on bytes that are not UTF-8.
-        self._deliver(m._topic, bytes(m.payload), m.qos, bool(m.retain), m.mid, bool(m.dup))
+        self._deliver(topic_bytes(m), bytes(m.payload), m.qos, bool(m.retain), m.mid, bool(m.dup))
 
     def _deliver(self, topic: bytes, payload: bytes, qos: int, retain: bool, mid: int, dup: bool) -> None:
         """The one place a ``Message`` is built, whichever path received it (``transport._paho``'s
