@@ -1,8 +1,10 @@
 """Request bodies the API accepts at all, checked before any route runs (an ASGI middleware).
 
-- Size: 1 MiB for JSON and every other body, 10 MiB for ``multipart/form-data`` (hazard
-  attachments). A declared ``Content-Length`` over the limit is refused without reading the
-  body; a chunked body is counted as it arrives. Both answer 413.
+- Size: 1 MiB for JSON and every other body; for ``multipart/form-data`` (hazard attachments)
+  the file limit of 10 MiB plus 64 KiB for the multipart framing around the file (boundaries,
+  part headers, the file name), so a file of exactly 10 MiB still fits; the route itself holds
+  the file to 10 MiB. A declared ``Content-Length`` over the limit is refused without reading
+  the body; a chunked body is counted as it arrives. Both answer 413.
 - JSON bodies: nested deeper than ``MAX_DEPTH`` (no request of this API needs more than a few
   levels; deep nesting otherwise exhausts the parser's recursion) → 422; not UTF-8 → 400; a
   string holding a control character other than tab and newline (a carriage return would let
@@ -28,9 +30,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 JSON_LIMIT = 1 * MiB
-UPLOAD_LIMIT = 10 * MiB
+FILE_LIMIT = 10 * MiB  # one attachment (contract section 10: "at most 10 MB")
+MULTIPART_SLACK = 64 * KiB  # boundaries and part headers around the file
+UPLOAD_LIMIT = FILE_LIMIT + MULTIPART_SLACK
 MAX_DEPTH = 32
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -42,6 +47,13 @@ def _is_json(content_type: str) -> bool:
 
 def _mb(n: int) -> str:
     return f"{n / MiB:g} MiB"
+
+
+def _limit_text(limit: int, upload: bool) -> str:
+    """The limit as a person reads it: an upload's is the file's plus the framing."""
+    if upload and limit > MULTIPART_SLACK:
+        return f"{_mb(limit - MULTIPART_SLACK)} (the file) plus {MULTIPART_SLACK // KiB} KiB of multipart framing"
+    return _mb(limit)
 
 
 def _walk(doc: Any) -> str | None:
@@ -107,7 +119,8 @@ class BodyLimits:
                 return
             if int(declared) > limit:
                 await _refuse(scope, receive, send, 413,
-                              f"{kind} may be at most {_mb(limit)}; this one declares {int(declared)} bytes")
+                              f"{kind} may be at most {_limit_text(limit, upload)}; "
+                              f"this one declares {int(declared)} bytes")
                 return
         chunks: list[bytes] = []
         total = 0
@@ -118,7 +131,8 @@ class BodyLimits:
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > limit:
-                await _refuse(scope, receive, send, 413, f"{kind} may be at most {_mb(limit)}; this one is larger")
+                await _refuse(scope, receive, send, 413,
+                              f"{kind} may be at most {_limit_text(limit, upload)}; this one is larger")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

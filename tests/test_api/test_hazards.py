@@ -245,3 +245,20 @@ def test_credit_endpoints(api: HazardApi) -> None:
     worst = api.get("admin", "/credit").json()
     assert [c["site"] for c in worst] == ["S1", "S2"]
     assert api.get("admin", "/credit", params={"grade": "D"}).json() == []
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize(("extra", "code"), [(0, 201), (1, 413)])
+def test_an_attachment_of_exactly_10_mib_fits_one_byte_more_does_not(api: HazardApi, extra: int, code: int) -> None:
+    """The multipart framing around the file must not count against the file's 10 MiB."""
+    hid = api.hazard_in("rectifying")
+    data = PNG + b"\x00" * (10 * MiB - len(PNG) + extra)
+    r = api.post("site", f"/hazards/{hid}/attachments", files={"file": ("现场.png", data, "image/png")})
+    assert r.status_code == code, r.text[:300]
+    if code == 201:
+        assert r.json()["size"] == 10 * MiB
+    else:
+        assert "larger than 10 MB" in r.json()["detail"]
+
