@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
 from api.deps import API_CHECKS, Audit, Caller, Ctx, State
 from api.errors import ApiError
+from api.limits import MULTIPART_SLACK
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND, Responses, _error
 from api.schemas_supervision import (
     AttachmentOut,
@@ -40,7 +42,6 @@ router = APIRouter(prefix="/api/v1/hazards", tags=["hazards"], dependencies=API_
 CONFLICT: Responses = _error(409, "the hazard's state does not allow this, or its alerts still fire")
 MOVE = NOT_FOUND | FORBIDDEN | CONFLICT | BAD_BODY
 UPLOAD = MOVE | _error(413, "larger than 10 MB") | _error(415, "not a JPEG, PNG or PDF by its content")
-MULTIPART_SLACK = 64 * 1024  # the multipart framing around the file itself
 
 
 def get_ledger(request: Request, ctx: Ctx, state: State) -> Ledger:
@@ -180,6 +181,13 @@ async def add_attachment(hazard_id: str, request: Request, ctx: Ctx, caller: Cal
     return AttachmentOut.of(att, ctx.district.tz)
 
 
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII ``filename`` for old clients and the real name as RFC 5987's
+    ``filename*`` (UTF-8, percent-encoded), so 整改照片.png arrives as itself, not as ____.png."""
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 @router.get("/{hazard_id}/attachments/{attachment_id}", response_class=Response,
             responses=NOT_FOUND | {200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}},
                                          "description": "the file as uploaded"}})
@@ -191,6 +199,8 @@ def get_attachment(hazard_id: str, attachment_id: str, request: Request, ctx: Ct
     att = state.get_attachment(hazard_id, attachment_id)
     if att is None or att.data is None:
         raise ApiError(404, f"attachment {attachment_id!r} of hazard {hazard_id!r} not found")
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in att.name) or "file"
+    # sandbox: a PDF (or anything) opened in the browser from this origin runs no script and
+    # cannot reach the API with the viewer's cookie.
     return Response(att.data, media_type=att.type, headers={
-        "Content-Disposition": f'attachment; filename="{safe}"', "X-Content-Type-Options": "nosniff"})
+        "Content-Disposition": content_disposition(att.name), "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox"})

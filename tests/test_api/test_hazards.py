@@ -262,3 +262,13 @@ def test_an_attachment_of_exactly_10_mib_fits_one_byte_more_does_not(api: Hazard
     else:
         assert "larger than 10 MB" in r.json()["detail"]
 
+
+def test_a_download_keeps_its_chinese_name_and_is_sandboxed(api: HazardApi) -> None:
+    hid = api.hazard_in("rectifying")
+    att = api.post("site", f"/hazards/{hid}/attachments", files={"file": ("整改照片 1.png", PNG, "image/png")}).json()
+    got = api.get("viewer", f"/hazards/{hid}/attachments/{att['id']}")
+    disposition = got.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="_____1.png"'), disposition  # the ASCII fallback
+    assert "filename*=UTF-8''%E6%95%B4%E6%94%B9%E7%85%A7%E7%89%87%201.png" in disposition
+    assert got.headers["content-security-policy"] == "sandbox"
+    assert got.headers["x-content-type-options"] == "nosniff"
