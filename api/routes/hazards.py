@@ -13,6 +13,7 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import API_CHECKS, Audit, Caller, Ctx, State
 from api.errors import ApiError
@@ -167,17 +168,21 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def add_attachment(hazard_id: str, request: Request, ctx: Ctx, caller: Caller, state: State,
                          audit: Audit, file: UploadFile = File(...)) -> AttachmentOut:
     """Attach evidence: JPEG, PNG or PDF judged by content, at most 10 MB; kept in the state database."""
+    # Async only to read the upload in chunks; the state database calls block, so each runs in
+    # the threadpool and the event loop (the SSE streams, every other request) keeps going.
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BYTES + MULTIPART_SLACK:
         raise ApiError(413, f"file: larger than {MAX_BYTES // (1024 * 1024)} MB ({declared} bytes sent)")
     ledger = get_ledger(request, ctx, state)
     with answers():  # 404 before reading a body the caller cannot attach
-        ledger.readable(caller, hazard_id)
+        await run_in_threadpool(ledger.readable, caller, hazard_id)
     name = (file.filename or "upload")[:255]
     with answers():
         evidence = await read_evidence(name, _chunks(file))
-        att, _move = ledger.attach(caller, hazard_id, evidence.name, evidence.type, evidence.data, evidence.sha256)
-    audit.record("hazard.attach", f"hazard:{hazard_id}", f"attachment {att.id} {att.type} {att.size} bytes")
+        att, _move = await run_in_threadpool(ledger.attach, caller, hazard_id, evidence.name, evidence.type,
+                                             evidence.data, evidence.sha256)
+    await run_in_threadpool(audit.record, "hazard.attach", f"hazard:{hazard_id}",
+                            f"attachment {att.id} {att.type} {att.size} bytes")
     return AttachmentOut.of(att, ctx.district.tz)
 
 
