@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from domain.settings import Settings, mqtt_parts
 
 log = logging.getLogger(__name__)
@@ -161,12 +164,51 @@ def own_endpoints(settings: Settings) -> list[Endpoint]:
     out = [Endpoint("the MQTT broker", host, port)]
     influx = urlsplit(settings.influx_url)
     out.append(Endpoint("InfluxDB", influx.hostname or "", influx.port or DEFAULT_PORTS[influx.scheme]))
-    state = urlsplit(settings.state_url)
-    if state.hostname:  # postgresql://...; sqlite has no host
-        scheme = state.scheme.split("+", 1)[0]
-        out.append(Endpoint("the state database", state.hostname, state.port or DEFAULT_PORTS.get(scheme, 5432)))
+    out += state_endpoints(settings.state_url)
     out.append(Endpoint("Safewatch's own API", settings.api_host, settings.api_port))
     return out
+
+
+def state_endpoints(url: str) -> list[Endpoint]:
+    """Every server of the state database: the URL's host and each ``host``/``hostaddr`` of a
+    multi-host libpq URL (``postgresql://u@/db?host=pg1:5432&host=pg2:5432``, or
+    ``?host=pg1,pg2&port=5432,5433``), in which urlsplit finds no host at all. SQLite and
+    Unix socket directories are no network target."""
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    if u.drivername.startswith("sqlite"):
+        return []
+    default = DEFAULT_PORTS.get(u.drivername.split("+", 1)[0], 5432)
+    out = [Endpoint("the state database", u.host, u.port or default)] if u.host else []
+
+    def items(key: str) -> list[str]:
+        value = u.query.get(key)
+        values = (value,) if isinstance(value, str) else tuple(value or ())
+        return [x.strip() for v in values for x in v.split(",")]
+
+    ports = [int(p) if p.isdigit() else default for p in items("port")]
+    for key in ("host", "hostaddr"):
+        for i, item in enumerate(items(key)):
+            host, port = _host_port(item)
+            if host and not host.startswith("/"):
+                # libpq: one port for all hosts, or one per host in the same order.
+                implied = ports[i] if i < len(ports) else ports[0] if len(ports) == 1 else default
+                out.append(Endpoint("the state database", host, port or implied))
+    return out
+
+
+def _host_port(item: str) -> tuple[str, int | None]:
+    """``pg1:5432``, ``[::1]:5432``, ``pg1``, ``::1`` → (host, port or None)."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return host, int(port) if port.isdigit() else None
+    if item.count(":") == 1:
+        host, port = item.split(":")
+        return host, int(port) if port.isdigit() else None
+    return item, None
 
 
 @dataclass(frozen=True, slots=True)
