@@ -9,6 +9,11 @@ The last row (``group`` = ``total``) counts every hazard once.
 
 CSV is UTF-8 with a byte order mark: Excel in a Chinese locale otherwise reads a BOM-less CSV
 as GBK and garbles the names; every other tool skips the BOM. XLSX is written by openpyxl.
+
+Hazard titles are typed by enterprises and inspectors, so no text reaches a spreadsheet as a
+formula (CSV/formula injection): in the XLSX a text starting with ``= + - @``, a tab or a carriage
+return is a string cell marked quotePrefix (the text itself unchanged); in the CSV, which has no
+cell types, such a text gets a leading ``'`` as OWASP advises.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import tzinfo
 from typing import Literal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 
 from domain.hazards import Hazard
@@ -34,6 +40,7 @@ TOTAL = "total"
 GroupBy = Literal["street", "sector"]
 HAZARD_COLUMNS = ("id", "site", "street", "sector", "title", "level", "source", "state", "listed_at",
                   "deadline", "overdue", "closed_at")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +85,27 @@ def hazard_report(hazards: Sequence[Hazard], groups: Sequence[str], by: GroupBy,
     return [*rows, _row(TOTAL, hazards, start_ms, end_ms)]
 
 
+def csv_text(value: object) -> object:
+    """A text a spreadsheet would run as a formula, defused with a leading ``'``; others as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _as_text(cells: Iterable[Cell]) -> None:
+    """Text cells that look like formulas become plain strings (openpyxl makes ``=...`` a formula)."""
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+            cell.data_type = "s"
+            cell.quotePrefix = True  # Excel shows it as typed and keeps it text when edited
+
+
 def to_csv(rows: Sequence[ReportRow]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(COLUMNS)
     for r in rows:
-        w.writerow(["" if v is None else v for v in asdict(r).values()])
+        w.writerow(["" if v is None else csv_text(v) for v in asdict(r).values()])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -106,6 +128,8 @@ def to_xlsx(rows: Sequence[ReportRow], hazards: Sequence[Hazard], tz: tzinfo,
     for sheet in (ws, hs):
         for cell in sheet[1]:
             cell.font = Font(bold=True)
+        for row in sheet.iter_rows(min_row=2):
+            _as_text(row)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -272,3 +272,13 @@ def test_a_download_keeps_its_chinese_name_and_is_sandboxed(api: HazardApi) -> N
     assert "filename*=UTF-8''%E6%95%B4%E6%94%B9%E7%85%A7%E7%89%87%201.png" in disposition
     assert got.headers["content-security-policy"] == "sandbox"
     assert got.headers["x-content-type-options"] == "nosniff"
+
+
+def test_report_files_keep_a_formula_like_title_as_text(api: HazardApi) -> None:
+    title = '=HYPERLINK("http://evil.example","点我")'
+    assert api.post("site", "/hazards", json={"site": "S1", "title": title}).status_code == 201
+    span = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+            "end": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    x = api.get("admin", "/reports/hazards", params={**span, "format": "xlsx"})
+    (cell,) = [row[4] for row in openpyxl.load_workbook(io.BytesIO(x.content))["hazards"].iter_rows(min_row=2)]
+    assert (cell.value, cell.data_type) == (title, "s")
