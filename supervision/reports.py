@@ -3,7 +3,8 @@
 Per group, counted over the period:
 - ``listed``: hazards listed in it; ``closed``: hazards closed (verified) in it;
 - ``open``: hazards still on the books at its end;
-- ``overdue``: hazards that were past their deadline while unclosed at some time in it;
+- ``overdue``: hazards that were past their deadline while unclosed at some time in it (up to
+  now: an open hazard whose deadline is still ahead is not overdue, even in a period ending later);
 - ``median_days_to_close``: the median listing-to-closing time of those closed in it (null if none).
 The last row (``group`` = ``total``) counts every hazard once.
 
@@ -30,6 +31,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font
 
+from domain.clock import now_ms
 from domain.hazards import Hazard
 from store.state.records import dt_to_ms
 from supervision.json import rfc3339
@@ -57,7 +59,7 @@ def _ms(h: Hazard) -> tuple[int, int, int | None]:
     return dt_to_ms(h.listed_at), dt_to_ms(h.deadline), None if h.closed_at is None else dt_to_ms(h.closed_at)
 
 
-def _row(group: str, hazards: Iterable[Hazard], start: int, end: int) -> ReportRow:
+def _row(group: str, hazards: Iterable[Hazard], start: int, end: int, now: int) -> ReportRow:
     listed = closed = still_open = overdue = 0
     days: list[float] = []
     for h in hazards:
@@ -67,22 +69,25 @@ def _row(group: str, hazards: Iterable[Hazard], start: int, end: int) -> ReportR
             closed += 1
             days.append((cl - lst) / DAY_MS)
         still_open += lst < end and (cl is None or cl >= end)
-        late_until = cl if cl is not None else end
-        overdue += dl < end and late_until > dl and late_until > start
+        # Late from the deadline until it closed (or now, if still open), within the period.
+        late_until = min(cl if cl is not None else now, end)
+        overdue += late_until > dl and late_until > start
     median = round(statistics.median(days), 2) if days else None
     return ReportRow(group, listed, closed, still_open, overdue, median)
 
 
 def hazard_report(hazards: Sequence[Hazard], groups: Sequence[str], by: GroupBy, start_ms: int,
-                  end_ms: int) -> list[ReportRow]:
-    """One row per group (in ``groups`` order; zeros included) and the total row last."""
+                  end_ms: int, at_ms: int | None = None) -> list[ReportRow]:
+    """One row per group (in ``groups`` order; zeros included) and the total row last; ``at_ms``
+    is now (an open hazard is late only up to it)."""
     if start_ms > end_ms:
         raise ValueError("start is after end")
+    now = now_ms() if at_ms is None else at_ms
     def key(h: Hazard) -> str:
         return h.street if by == "street" else h.sector
 
-    rows = [_row(g, (h for h in hazards if key(h) == g), start_ms, end_ms) for g in groups]
-    return [*rows, _row(TOTAL, hazards, start_ms, end_ms)]
+    rows = [_row(g, (h for h in hazards if key(h) == g), start_ms, end_ms, now) for g in groups]
+    return [*rows, _row(TOTAL, hazards, start_ms, end_ms, now)]
 
 
 def csv_text(value: object) -> object:

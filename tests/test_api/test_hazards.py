@@ -274,6 +274,16 @@ def test_a_download_keeps_its_chinese_name_and_is_sandboxed(api: HazardApi) -> N
     assert got.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_report_ending_in_the_future_counts_no_hazard_overdue_before_its_deadline(api: HazardApi) -> None:
+    hid = api.hazard_in("listed")
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert api.post("site", f"/hazards/{hid}/plan", json=api.plan_body(hid, deadline=soon)).status_code == 200
+    span = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+            "end": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    total = api.get("admin", "/reports/hazards", params=span).json()[-1]
+    assert (total["listed"], total["open"], total["overdue"]) == (1, 1, 0)
+
+
 def test_report_files_keep_a_formula_like_title_as_text(api: HazardApi) -> None:
     title = '=HYPERLINK("http://evil.example","点我")'
     assert api.post("site", "/hazards", json={"site": "S1", "title": title}).status_code == 201
