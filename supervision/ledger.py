@@ -218,6 +218,10 @@ class Ledger:
             if h.state not in (HazardState.LISTED, HazardState.RECTIFYING):
                 raise HazardConflict(f"hazard {h.id} is {h.state.value}: a plan is filed while listed or "
                                      "rectifying")
+            if dt_to_ms(plan.deadline) < at and not who.is_admin:
+                # A time limit already past would make the hazard overdue the moment it is filed.
+                raise HazardInvalid(f"body deadline: {plan.deadline.isoformat()} is in the past (now "
+                                    f"{ms_to_dt(at).isoformat()}); a plan's time limit lies ahead")
             if plan.deadline > h.deadline and not who.is_admin:
                 raise HazardInvalid(f"body deadline: {plan.deadline.isoformat()} is later than the "
                                     f"hazard's deadline {h.deadline.isoformat()} (only the admin extends it)")

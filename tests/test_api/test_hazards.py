@@ -292,3 +292,14 @@ def test_report_files_keep_a_formula_like_title_as_text(api: HazardApi) -> None:
     x = api.get("admin", "/reports/hazards", params={**span, "format": "xlsx"})
     (cell,) = [row[4] for row in openpyxl.load_workbook(io.BytesIO(x.content))["hazards"].iter_rows(min_row=2)]
     assert (cell.value, cell.data_type) == (title, "s")
+
+
+def test_a_plan_deadline_in_the_past_is_refused_except_for_the_admin(api: HazardApi) -> None:
+    hid = api.hazard_in("listed")
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for who in ("site", "sector"):
+        r = api.post(who, f"/hazards/{hid}/plan", json=api.plan_body(hid, deadline=past))
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(f"body deadline: {past}") and "in the past" in r.json()["detail"]
+    assert api.get("admin", f"/hazards/{hid}").json()["state"] == "listed"
+    assert api.post("admin", f"/hazards/{hid}/plan", json=api.plan_body(hid, deadline=past)).status_code == 200
