@@ -41,6 +41,7 @@ from supervision.errors import HazardConflict, HazardForbidden, HazardInvalid, H
 log = logging.getLogger(__name__)
 ENGINE = "engine"
 FIRING = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+TITLE_MAX = 200  # the hazards.title column (PostgreSQL refuses longer, and the sweep would retry forever)
 
 
 class HazardNotifier(Protocol):
@@ -60,6 +61,16 @@ class Move:
 
     event: HazardEvent
     hazard: Hazard
+
+
+def alert_title(site_name: str, rule: str, severity: str) -> str:
+    """``{site}: {rule} ({severity})`` in at most ``TITLE_MAX`` characters: a long site name is cut
+    (with an ellipsis) so the rule and severity, which say what the hazard is, stay whole."""
+    tail = f": {rule} ({severity})"
+    if len(site_name) + len(tail) <= TITLE_MAX:
+        return site_name + tail
+    room = TITLE_MAX - len(tail) - 1
+    return (site_name[:room] + "…" + tail) if room > 0 else (site_name + tail)[:TITLE_MAX]
 
 
 def _merge(old: Sequence[str], new: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -121,6 +132,8 @@ class Ledger:
         """A self-report (site users, for their own sites) or an inspection (departments)."""
         if site not in self.district.sites:
             raise HazardInvalid(f"body site: unknown site {site!r}")
+        if len(title) > TITLE_MAX:
+            raise HazardInvalid(f"body title: at most {TITLE_MAX} characters (got {len(title)})")
         if who.role is Role.VIEWER:
             raise HazardForbidden(f"{who.actor} is a viewer: may not file hazards")
         if source is None:
@@ -195,7 +208,7 @@ class Ledger:
         site = self.district.sites[alert.site]
         deps = tuple(dict.fromkeys((*self._site_departments(alert.site), *alert.departments)))
         h = Hazard(id="", site=alert.site, family=site.family, street=site.street, sector=site.sector,
-                   title=f"{site.name}: {alert.rule} ({alert.severity.label})",
+                   title=alert_title(site.name, alert.rule, alert.severity.label),
                    description=alert.message or f"alert {alert.id} on {alert.metric or alert.rule}",
                    level=level, source=HazardSource.ALERT, state=HazardState.LISTED, listed_at=ms_to_dt(at),
                    deadline=ms_to_dt(self.deadline_for(level, at)), rule=alert.rule, departments=deps)

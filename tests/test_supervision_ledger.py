@@ -1,0 +1,50 @@
+"""Ledger edge cases on SQLite and PostgreSQL: titles that must fit their column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from alerting.service import AlertService
+from domain.district import parse_district
+from domain.hazards import HazardLevel
+from domain.severity import Severity
+from store.state import StateStore
+from supervision.errors import HazardInvalid
+from supervision.ledger import TITLE_MAX, alert_title
+from supervision.service import SupervisionService
+from tests.test_supervision import ADMIN, YAML, Parts
+
+LONG_NAME = "北京市西城区某某街道某某社区" * 25  # 350 characters: config names have no length limit
+
+
+@pytest.fixture
+def long_named(store: StateStore) -> Iterator[Parts]:
+    data = yaml.safe_load(YAML)
+    data["sites"][0]["name"] = LONG_NAME
+    p = Parts.__new__(Parts)
+    p.district, p.store = parse_district(data, "<long>"), store
+    p.alerts = AlertService(p.district, store)
+    p.sup = SupervisionService(p.district, store, close_alert=p.alerts.close)
+    p.alerts.listeners.append(p.sup.on_changes)
+    yield p
+    p.close()
+
+
+def test_an_alert_at_a_site_with_a_long_name_is_listed_with_a_title_that_fits(long_named: Parts) -> None:
+    long_named.signal("S1", Severity.ORANGE)
+    (h,) = long_named.store.list_hazards()  # PostgreSQL would refuse a 370-character title outright
+    assert len(h.title) == TITLE_MAX and h.title.endswith("…: vapor (orange)") and h.title.startswith("北京市")
+    assert long_named.sup.sweep() == []
+
+
+def test_alert_title_keeps_short_names_whole_and_never_exceeds_the_column() -> None:
+    assert alert_title("一号站", "vapor", "red") == "一号站: vapor (red)"
+    assert len(alert_title("x" * 300, "r" * 300, "red")) == TITLE_MAX
+
+
+def test_a_filed_title_longer_than_the_column_is_refused_naming_the_field(long_named: Parts) -> None:
+    with pytest.raises(HazardInvalid, match="body title: at most 200 characters"):
+        long_named.sup.ledger.file(ADMIN, "S1", "长" * 201, level=HazardLevel.GENERAL)
