@@ -23,6 +23,11 @@ export function chartSvg(spec) {
   const parts = [];
   // level bands: from each level's bound to the next (or the edge), in its colour
   const ordered = levels.sort((a, b) => sevRank(a[0]) - sevRank(b[0]));
+  // boxes of the texts drawn at the right edge (level labels, ETAs), so no two overprint
+  const texts = [];
+  const width = (text) => [...text].reduce((w, c) => w + (c.codePointAt(0) > 0x2e7f ? 10 : 6), 0);  // at font-size 10
+  const box = (right, baseline, text) => ({ x1: right - width(text) - 2, x2: right + 2, y1: baseline - 10, y2: baseline + 2 });
+  const clash = (b) => b.y1 < T - 2 || b.y2 > H - B + 2 || texts.some((o) => b.x1 < o.x2 && o.x1 < b.x2 && b.y1 < o.y2 && o.y1 < b.y2);
   ordered.forEach(([sev, bound], i) => {
     const next = ordered[i + 1]?.[1];
     const above = spec.rule.direction !== 'below';
@@ -30,7 +35,9 @@ export function chartSvg(spec) {
     const y1 = clampY(above ? far : bound); const y2 = clampY(above ? bound : far);
     parts.push(`<rect class="band" x="${L}" y="${y1.toFixed(1)}" width="${W - L - R}" height="${Math.max(0, y2 - y1).toFixed(1)}" fill="${COLOURS[sev]}" fill-opacity="0.13"><title>${esc(tx('sev', sev))} ${fmtNum(bound)}</title></rect>`);
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${clampY(bound).toFixed(1)}" y2="${clampY(bound).toFixed(1)}" stroke="${COLOURS[sev]}" stroke-width="1"/>`);
-    parts.push(`<text x="${W - R - 2}" y="${(clampY(bound) - 3).toFixed(1)}" text-anchor="end" font-size="10" fill="${COLOURS[sev]}">${esc(tx('sev', sev))} ${fmtNum(bound)}</text>`);
+    const text = `${tx('sev', sev)} ${fmtNum(bound)}`;
+    texts.push(box(W - R - 2, clampY(bound) - 3, text));
+    parts.push(`<text x="${W - R - 2}" y="${(clampY(bound) - 3).toFixed(1)}" text-anchor="end" font-size="10" fill="${COLOURS[sev]}">${esc(text)}</text>`);
   });
   for (const s of spec.spans || []) {
     const a = Math.max(spec.start, s.from); const b = Math.min(endMs, s.to ?? spec.end);
@@ -55,15 +62,18 @@ export function chartSvg(spec) {
   } else {
     parts.push(`<text x="${(W / 2).toFixed(0)}" y="${(H / 2).toFixed(0)}" text-anchor="middle" fill="#5b6570">${esc(t('chart.empty'))}</text>`);
   }
-  const labelled = [];
   for (const f of fc) {
     const eta = Date.parse(f.eta);
     if (eta > endMs) continue;
     const x1 = x(spec.last.time); const y1 = clampY(spec.last.value); const x2 = x(eta); const y2 = clampY(f.threshold);
     parts.push(`<line class="forecast" x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" stroke="${COLOURS[f.level]}" stroke-width="2" stroke-dasharray="5 4"/>`);
-    if (labelled.some(([lx, ly]) => Math.abs(lx - x2) < 70 && Math.abs(ly - y2) < 14)) continue;  // no overprinting
-    labelled.push([x2, y2]);
-    parts.push(`<text x="${(x2 - 3).toFixed(1)}" y="${(y2 + 12).toFixed(1)}" text-anchor="end" font-size="10" fill="${COLOURS[f.level]}">ETA ${esc(fmtTime(eta, 'clock'))}</text>`);
+    // the ETA's text below its point, else above; where both would overprint another text, none
+    // (the page lists every ETA under the chart)
+    const text = t('chart.eta', { time: fmtTime(eta, 'clock') });
+    const at = [y2 + 12, y2 - 4].map((ty) => [ty, box(x2 - 3, ty, text)]).find(([, b]) => !clash(b));
+    if (!at) continue;
+    texts.push(at[1]);
+    parts.push(`<text x="${(x2 - 3).toFixed(1)}" y="${at[0].toFixed(1)}" text-anchor="end" font-size="10" fill="${COLOURS[f.level]}">${esc(text)}</text>`);
   }
   const label = t('chart.aria', { metric: spec.metric, unit: spec.unit || '', from: fmtTime(spec.start, 'short'), to: fmtTime(spec.end, 'short'), n: pts.length });
   return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" data-metric="${esc(spec.metric)}" width="100%">${parts.join('')}</svg>`;

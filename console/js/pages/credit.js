@@ -2,14 +2,21 @@
 // and one site's factors (/credit/{site}).
 import { get } from '../api.js';
 import { ctx, failed, siteName, streetName, deptName } from '../app.js';
-import { t } from '../i18n.js';
+import { t, tx } from '../i18n.js';
 import { esc, options, qs } from '../util.js';
 import { urlFilters } from '../util.js';
 
+// A factor's detail from its numbers ("3 red alerts × 5" → count 3, weight 5) in the page's language;
+// a detail of another shape is shown as the API gives it.
+function factorDetail(f) {
+  const m = String(f.detail || '').match(/^(\d+(?:\.\d+)?)\s.*×\s*(-?\d+(?:\.\d+)?)\s*$/);
+  return m ? t('credit.calc', { n: m[1], w: m[2] }) : f.detail;
+}
+
 export const creditCard = (c) => `<section class="card" id="credit"><h2>${esc(t('credit.of'))}</h2>
-  <p><strong class="grade grade-${esc(c.grade)}">${esc(t('credit.grade', { grade: c.grade }))}</strong> · ${esc(t('credit.score', { score: c.score }))} <span class="muted small">(${esc(c.window)})</span></p>
+  <p><strong class="grade grade-${esc(c.grade)}">${esc(t('credit.grade', { grade: c.grade }))}</strong> · ${esc(t('credit.score', { score: c.score }))} <span class="muted small">(${esc(/^\d+d$/.test(c.window) ? t('credit.window', { n: parseInt(c.window, 10) }) : c.window)})</span></p>
   <table><thead><tr><th scope="col">${esc(t('credit.factor'))}</th><th scope="col">${esc(t('credit.points'))}</th><th scope="col">${esc(t('credit.detail'))}</th></tr></thead>
-  <tbody>${(c.factors || []).map((f) => `<tr><td>${esc(f.name)}</td><td>${esc(f.points)}</td><td>${esc(f.detail)}</td></tr>`).join('') || `<tr><td colspan="3" class="muted">${esc(t('credit.nofactors'))}</td></tr>`}</tbody></table></section>`;
+  <tbody>${(c.factors || []).map((f) => `<tr><td>${esc(tx('credit.f', f.name))}</td><td>${esc(f.points)}</td><td>${esc(factorDetail(f))}</td></tr>`).join('') || `<tr><td colspan="3" class="muted">${esc(t('credit.nofactors'))}</td></tr>`}</tbody></table></section>`;
 
 export async function render(el, site) {
   document.title = `${t('nav.credit')} · ${t('app.name')}`;

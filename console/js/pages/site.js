@@ -59,7 +59,7 @@ export async function render(el, id) {
         const eta = (trend?.forecast || []).filter((f) => f.eta);
         fig.innerHTML = `<figcaption>${esc(tx('metric', m))} <span class="muted small">${esc(m)} ${esc(unitOf(site.family, m))}</span></figcaption>${chartSvg({
           metric: m, unit: unitOf(site.family, m), start, end, points: h.points, rule, spans, forecast: last ? eta : [], last })}
-          ${trend && trend.slope_per_min !== null ? `<p class="small muted">${esc(t('site.trend', { slope: fmtNum(trend.slope_per_min), unit: unitOf(site.family, m) }))}${eta.map((f) => ` · <span class="sev sev-${f.level}">${esc(tx('sev', f.level))}</span> ETA ${esc(fmtTime(f.eta, 'short'))}`).join('')}</p>` : ''}`;
+          ${trend && trend.slope_per_min !== null ? `<p class="small muted">${esc(t('site.trend', { slope: fmtNum(trend.slope_per_min), unit: unitOf(site.family, m) }))}${eta.map((f) => ` · <span class="sev sev-${f.level}">${esc(tx('sev', f.level))}</span> ${esc(t('chart.eta', { time: fmtTime(f.eta, 'short') }))}`).join('')}</p>` : ''}`;
       } catch (err) { fig.innerHTML += `<p class="muted">${esc(err.detail || String(err))}</p>`; fig.querySelector('.loading')?.remove(); }
     }));
   }
