@@ -35,3 +35,13 @@ export function urlFilters(defaults) {
   const q = new URLSearchParams(location.search);
   return Object.fromEntries(Object.entries(defaults).map(([k, v]) => [k, q.get(k) ?? v]));
 }
+
+// Is `next` a later version of the same record than `cur`? Events are append-only, so more events
+// is later; with as many (or none listed), the later updated_at. The same version is not newer.
+export function isNewer(next, cur) {
+  if (!next) return false;
+  if (!cur) return true;
+  const n = next.events?.length; const c = cur.events?.length;
+  if (n !== undefined && c !== undefined && n !== c) return n > c;
+  return (Date.parse(next.updated_at) || 0) > (Date.parse(cur.updated_at) || 0);
+}

@@ -32,6 +32,7 @@ def test_file_hazard_plan_evidence_submit_verify(page: Page, console: Console) -
     expect(page.locator("#hazard-state")).to_contain_text("rectifying")
     expect(page.get_by_text("Station manager Li")).to_be_visible()
     page.get_by_label("Progress note").fill("Guard ordered")
+    expect(page.get_by_label("Progress note")).to_have_value("Guard ordered")  # a lost fill shows here
     page.get_by_role("button", name="Add progress").click()
     expect(page.locator("#hazard-timeline")).to_contain_text("Guard ordered")
     page.get_by_label(re.compile("^Attachment")).set_input_files(
