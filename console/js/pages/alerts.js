@@ -9,7 +9,6 @@ import { esc, fmtNum, options, qs, SEVERITIES, sevRank } from '../util.js';
 import { urlFilters } from '../util.js';
 
 const ACTIVE = ['open', 'acknowledged', 'resolved'];
-const FAMILIES = ['gas_station', 'crowd_venue', 'underground'];
 
 export async function render(el) {
   document.title = `${t('nav.alerts')} · ${t('app.name')}`;
@@ -19,11 +18,13 @@ export async function render(el) {
   const selected = new Set();
   const sectors = [...new Set([...ctx.sites.values()].map((s) => s.sector))];
   const streets = [...new Set([...ctx.sites.values()].map((s) => s.street))];
+  // the district's families (GET /district), and any a site has that it does not name
+  const families = [...new Set([...Object.keys(ctx.district?.families || {}), ...[...ctx.sites.values()].map((s) => s.family)])];
   el.innerHTML = `<h1>${esc(t('alerts.title'))} <span class="count" id="alert-count"></span></h1>
     <form class="filters" id="alert-filters" role="search" aria-label="${esc(t('filters'))}">
       <label>${esc(t('f.state'))}<select name="state">${options([['', t('state.active')], ...[...ACTIVE, 'closed'].map((s) => [s, tx('state', s)])], f.state)}</select></label>
       <label>${esc(t('f.severity'))}<select name="severity">${options(SEVERITIES.map((s) => [s, t('f.atleast', { sev: tx('sev', s) })]), f.severity, t('all'))}</select></label>
-      <label>${esc(t('f.family'))}<select name="family">${options(FAMILIES.map((s) => [s, tx('family', s)]), f.family, t('all'))}</select></label>
+      <label>${esc(t('f.family'))}<select name="family">${options(families.map((s) => [s, tx('family', s)]), f.family, t('all'))}</select></label>
       <label>${esc(t('f.street'))}<select name="street">${options(streets.map((s) => [s, streetName(s)]), f.street, t('all'))}</select></label>
       <label>${esc(t('f.sector'))}<select name="sector">${options(sectors.map((s) => [s, deptName(s)]), f.sector, t('all'))}</select></label>
       <label>${esc(t('f.site'))}<select name="site">${options([...ctx.sites.values()].map((s) => [s.id, `${s.id} ${s.name}`]), f.site, t('all'))}</select></label>
@@ -84,15 +85,37 @@ export async function render(el) {
   };
   const redraw = () => { if (!queued) { queued = true; requestAnimationFrame(draw); } };
 
+  // Live events and loads race: the stream is listened to before the first load, what arrives
+  // while a load is under way is kept and merged over its answer, and of two versions of an
+  // alert the later (updated_at) stays. Only the latest of overlapping loads is applied.
+  const put = (a) => {
+    const was = alerts.get(a.id);
+    if (was && Date.parse(was.updated_at) > Date.parse(a.updated_at)) return;  // a late, older version
+    alerts.set(a.id, { ...a, events: [], t0: Date.parse(a.started_at) });
+  };
+  let buffer = null;  // alerts that arrived live while a load is under way
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
+    if (!buffer) buffer = [];
     const states = f.state ? [f.state] : ACTIVE;
     const lists = await Promise.all(states.map((s) => get(`/alerts${qs({ state: s, limit: s === 'closed' ? 300 : 1000 })}`)));
-    if (!alive) return;
+    if (!alive || mine !== loads) return;
     alerts.clear();
-    for (const list of lists) for (const a of list) alerts.set(a.id, { ...a, t0: Date.parse(a.started_at) });
+    for (const list of lists) for (const a of list) put(a);
+    for (const a of buffer) put(a);
+    buffer = null;
     draw();
   }
-  await load();
+  const off = subscribe((msg) => {
+    if (!msg.alert) return;
+    const a = msg.alert;
+    if (msg.type === 'escalated') escalatedSeen.add(a.id);
+    if (buffer) buffer.push(a);
+    put(a);
+    redraw();
+  });
+  try { await load(); } catch (err) { off(); throw err; }
 
   form.addEventListener('change', async (e) => {
     if (e.target.name in f) {
@@ -116,20 +139,13 @@ export async function render(el) {
     const ids = [...selected];
     const results = await Promise.allSettled(ids.map((id) => post(`/alerts/${encodeURIComponent(id)}/ack`, { note: t('alerts.bulknote') })));
     let ok = 0;
-    results.forEach((r, i) => { if (r.status === 'fulfilled') { ok += 1; alerts.set(ids[i], { ...alerts.get(ids[i]), ...r.value, events: [] }); } });
+    results.forEach((r) => { if (r.status === 'fulfilled') { ok += 1; put(r.value); } });
     selected.clear();
     el.querySelector('#select-all').checked = false;
     toast(t('alerts.bulkdone', { ok, n: ids.length }), ok < ids.length);
     redraw();
   });
 
-  const off = subscribe((msg) => {
-    if (!msg.alert) return;
-    const a = msg.alert;
-    if (msg.type === 'escalated') escalatedSeen.add(a.id);
-    alerts.set(a.id, { ...a, events: [], t0: Date.parse(a.started_at) });
-    redraw();
-  });
   const tick = setInterval(redraw, 30000);  // "open for" keeps counting
   return () => { alive = false; off(); clearInterval(tick); };
 }

@@ -51,10 +51,12 @@ export async function render(el) {
       </form></section>` : ''}`;
   const tbody = el.querySelector('tbody');
   let alive = true;
+  let loads = 0;  // reloads may overlap (filters, live events): only the latest answer is shown
   async function load() {
+    const mine = ++loads;
     const q = Object.fromEntries(Object.entries(f).filter(([, v]) => v));
     const list = await get(`/hazards${qs({ ...q, limit: 500 })}`);
-    if (!alive) return;
+    if (!alive || mine !== loads) return;
     el.querySelector('#hazard-count').textContent = t('hazards.count', { n: list.length });
     tbody.innerHTML = hazardRows(list);
   }

@@ -8,6 +8,7 @@ import { subscribe } from '../live.js';
 import { esc, qs, worst, SEVERITIES } from '../util.js';
 
 const COLOURS = { blue: '#1f6feb', yellow: '#e0b000', orange: '#e8720c', red: '#c81e1e' };
+const OPEN_HAZARDS = ['listed', 'rectifying', 'review'];  // every state but closed
 const W = 1000; const H = 640; const PAD = 40;
 
 // Places every site: located ones by lat/lon; the others on a ring around their street's centre,
@@ -59,10 +60,16 @@ export async function render(el) {
   document.title = `${t('nav.map')} · ${t('app.name')}`;
   let alerts = []; let hazards = [];
   let alive = true;
+  let loads = 0;  // reloads may overlap: only the latest answer is drawn
   async function load() {
-    const [o, a, hz] = await Promise.all([get(`/alerts${qs({ state: 'open', limit: 1000 })}`), get(`/alerts${qs({ state: 'acknowledged', limit: 1000 })}`), maybe(`/hazards${qs({ limit: 1000 })}`)]);
+    const mine = ++loads;
+    const [o, a, ...hz] = await Promise.all([
+      get(`/alerts${qs({ state: 'open', limit: 1000 })}`), get(`/alerts${qs({ state: 'acknowledged', limit: 1000 })}`),
+      ...OPEN_HAZARDS.map((s) => maybe(`/hazards${qs({ state: s, limit: 1000 })}`))]);
+    if (mine !== loads) return false;
     alerts = [...o, ...a];
-    hazards = (hz || []).filter((h) => h.state !== 'closed');
+    hazards = hz.flatMap((x) => x || []);
+    return true;
   }
   await load();
   const sites = [...ctx.sites.values()];
@@ -96,17 +103,21 @@ export async function render(el) {
       if (!ids.size) return '<td class="cell muted">·</td>';
       const as = alerts.filter((a) => ids.has(a.site)); const hs = hazards.filter((h) => ids.has(h.site));
       const w = worst(as.map((a) => a.severity));
-      return `<td class="cell${w ? ` bg-${w}` : ''}"><span title="${esc(t('map.alerts'))}">${esc(t('map.cellalerts', { n: as.length }))}</span><br><span>${esc(t('map.cellhazards', { n: hs.length }))}</span>${w ? `<br><span class="small">${esc(tx('sev', w))}</span>` : ''}</td>`;
+      // the colour is the worst alert (as on the map); unclosed hazards add a bar, bold if one is major or overdue
+      const grave = hs.some((h) => h.level === 'major' || h.overdue);
+      const hzText = esc(t('map.cellhazards', { n: hs.length }));
+      return `<td class="cell${w ? ` bg-${w}` : ''}${hs.length ? ' hz' : ''}${grave ? ' hz-grave' : ''}"><span title="${esc(t('map.alerts'))}">${esc(t('map.cellalerts', { n: as.length }))}</span><br><span>${grave ? `<strong>${hzText}</strong>` : hzText}</span>${w ? `<br><span class="small">${esc(tx('sev', w))}</span>` : ''}</td>`;
     };
     el.innerHTML = `<h1>${esc(t('map.title'))}</h1><div>
       <section class="card map-wrap"><h2>${esc(t('map.map'))}</h2>
         <svg viewBox="${box}" role="img" aria-label="${esc(t('map.aria', { n: sites.length }))}">${labels}${dots}</svg>
         <div class="legend">${SEVERITIES.map((s) => `<span class="sev sev-${s}">${esc(tx('sev', s))}</span>`).join('')}<span class="muted">○ ${esc(t('map.calm'))}</span><span class="muted">${esc(t('map.nolocation'))}</span></div></section>
       <section class="card matrix-wrap"><h2>${esc(t('map.matrix'))}</h2><table id="matrix"><thead><tr><th scope="col">${esc(t('f.street'))} \\ ${esc(t('f.sector'))}</th>${sectors.map((s) => `<th scope="col">${esc(deptName(s))}</th>`).join('')}</tr></thead>
-        <tbody>${streets.map((st) => `<tr><th scope="row">${esc(streetName(st))}</th>${sectors.map((sec) => cell(st, sec)).join('')}</tr>`).join('')}</tbody></table></section></div>`;
+        <tbody>${streets.map((st) => `<tr><th scope="row">${esc(streetName(st))}</th>${sectors.map((sec) => cell(st, sec)).join('')}</tr>`).join('')}</tbody></table>
+        <p class="legend muted">${esc(t('map.matrixlegend'))}</p></section></div>`;
   };
   draw();
   let pending = null;
-  const off = subscribe(() => { clearTimeout(pending); pending = setTimeout(() => load().then(draw).catch(failed), 500); });
+  const off = subscribe(() => { clearTimeout(pending); pending = setTimeout(() => load().then((latest) => { if (latest) draw(); }).catch(failed), 500); });
   return () => { alive = false; off(); clearTimeout(pending); };
 }
