@@ -34,7 +34,7 @@ export const timeZone = () => zone;
 const fmtCache = new Map();
 function fmt(kind) {
   if (!fmtCache.has(kind)) {
-    const base = { timeZone: zone, hour12: false };
+    const base = { timeZone: zone, hourCycle: 'h23' };
     const o = kind === 'date' ? { ...base, year: 'numeric', month: '2-digit', day: '2-digit' }
       : kind === 'short' ? { ...base, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }
         : kind === 'clock' ? { ...base, hour: '2-digit', minute: '2-digit' }
@@ -43,10 +43,17 @@ function fmt(kind) {
   }
   return fmtCache.get(kind);
 }
+// English dates are written ISO-like (2026-03-12 13:39:27, 03-12 13:39): dd/mm and mm/dd would
+// both be read next to the browser's date inputs. Chinese keeps its own unambiguous 2026/03/12.
+const ISO = { full: 'Y-M-D h:m:s', short: 'M-D h:m', date: 'Y-M-D', clock: 'h:m' };
 export function fmtTime(iso, kind = 'full') {
   if (!iso) return '—';
   const d = typeof iso === 'number' ? new Date(iso) : new Date(iso);
-  return Number.isNaN(d.getTime()) ? String(iso) : fmt(kind).format(d);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  if (lang === 'zh') return fmt(kind).format(d);
+  const p = Object.fromEntries(fmt(kind).formatToParts(d).map((x) => [x.type, x.value]));
+  const part = { Y: p.year, M: p.month, D: p.day, h: p.hour, m: p.minute, s: p.second };
+  return (ISO[kind] || ISO.full).replace(/[YMDhms]/g, (c) => part[c]);
 }
 // "3 h 12 min" style; seconds for under a minute.
 export function fmtSpan(ms) {

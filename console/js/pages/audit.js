@@ -1,7 +1,8 @@
-// The audit trail (/audit, admins only): newest first, filtered by actor, action and time.
+// The audit trail (/audit, admins only): newest first, filtered by actor, action and time (since
+// midnight of the chosen day in the district's zone, as the reports count days).
 import { get } from '../api.js';
 import { failed } from '../app.js';
-import { t, fmtTime } from '../i18n.js';
+import { t, fmtTime, zoneOffset } from '../i18n.js';
 import { esc, formData, qs } from '../util.js';
 
 export async function render(el) {
@@ -15,7 +16,7 @@ export async function render(el) {
   const form = el.querySelector('#audit-filters');
   async function load() {
     const v = formData(form);
-    const rows = await get(`/audit${qs({ actor: v.actor, action: v.action, since: v.since ? new Date(`${v.since}T00:00:00`).toISOString() : '', limit: 500 })}`);
+    const rows = await get(`/audit${qs({ actor: v.actor, action: v.action, since: v.since ? `${v.since}T00:00:00${zoneOffset(Date.parse(`${v.since}T12:00:00Z`))}` : '', limit: 500 })}`);
     el.querySelector('tbody').innerHTML = rows.map((r) => `<tr><td class="small">${esc(fmtTime(r.at))}</td><td>${esc(r.actor)}</td><td>${esc(r.role)}</td><td>${esc(r.department)}</td><td>${esc(r.action)}</td><td>${esc(r.target)}</td><td class="small">${esc(typeof r.detail === 'object' && r.detail !== null ? JSON.stringify(r.detail) : r.detail)}</td><td class="small">${esc(r.ip)}</td></tr>`).join('')
       || `<tr><td colspan="8" class="muted">${esc(t('none'))}</td></tr>`;
   }
