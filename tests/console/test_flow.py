@@ -15,6 +15,7 @@ def test_alert_appears_live_then_ack_and_close(page: Page, console: Console) -> 
     sign_in(page, console.url, "otto")
     board = page.locator("#alert-board")
     expect(board).to_be_visible()
+    expect(page.locator("#alert-count")).not_to_be_empty()  # the board's alerts are loaded
     shot(page, "signin-board-empty")
     # yellow (20 <= 22 < 25): below the supervision listing level, so the alert can be closed by itself
     console.devices.send("gas_station", "GS-N2", "d1", {"vapor_lel": 22.0})

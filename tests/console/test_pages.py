@@ -9,25 +9,27 @@ from playwright.sync_api import Page, expect
 
 from tests.console.conftest import Console, shot, sign_in
 
-# (user, path, something the page must show in English, screenshot name)
+# (user, path, something the page must show in English, a table row its data fills in, screenshot name)
 PAGES = [
-    ("otto", "/map", "Streets × sectors", "map"),
-    ("otto", "/sites", "GS-N3", "sites"),
-    ("otto", "/reports", "Download CSV", "reports"),
-    ("otto", "/credit", "Warning list", "credit"),
-    ("otto", "/credit/GS-N1", "Grade", "credit-site"),
-    ("otto", "/subscriptions", "Add a subscription", "subscriptions"),
-    ("otto", "/silences", "Add a silence", "silences"),
-    ("ada", "/users", "sita", "users"),
-    ("ada", "/audit", "session", "audit"),
+    ("otto", "/map", "Streets × sectors", "#matrix tbody tr", "map"),
+    ("otto", "/sites", "GS-N3", "main tbody tr", "sites"),
+    ("otto", "/reports", "Download CSV", "#report-table tbody tr", "reports"),
+    ("otto", "/credit", "Warning list", "#credit-table tbody tr a[href^='/credit/']", "credit"),
+    ("otto", "/credit/GS-N1", "Grade", "#credit tbody tr", "credit-site"),
+    ("otto", "/subscriptions", "Add a subscription", "#subscriptions tbody tr", "subscriptions"),
+    ("otto", "/silences", "Add a silence", "#silences tbody tr", "silences"),
+    ("ada", "/users", "sita", "#users tbody tr", "users"),
+    ("ada", "/audit", "session", "#audit tbody tr", "audit"),
 ]
 
 
-@pytest.mark.parametrize(("user", "path", "shows", "name"), PAGES, ids=[p[3] for p in PAGES])
-def test_page_renders(page: Page, console: Console, user: str, path: str, shows: str, name: str) -> None:
+@pytest.mark.parametrize(("user", "path", "shows", "rows", "name"), PAGES, ids=[p[4] for p in PAGES])
+def test_page_renders(page: Page, console: Console, user: str, path: str, shows: str, rows: str,
+                      name: str) -> None:
     sign_in(page, console.url, user, f"{path}?lang=en")
     expect(page.locator("main")).to_contain_text(shows)
     expect(page.locator("main h1")).not_to_be_empty()
+    expect(page.locator(rows).first).to_be_visible()  # the data is in, not only the page's frame
     shot(page, name)
 
 
@@ -54,11 +56,14 @@ def test_language_switch_and_sign_out(page: Page, console: Console) -> None:
     page.keyboard.press("Enter")  # the form works from the keyboard
     expect(page.get_by_role("link", name="告警")).to_be_visible()
     expect(page.locator("main h1")).to_contain_text("告警看板")
+    expect(page.locator("#alert-count")).not_to_be_empty()  # the board's alerts are loaded
+    expect(page.locator("#alert-board tbody tr").first).to_be_visible()
     shot(page, "alerts-zh")
     page.goto(console.url + "/alerts")  # remembered
     expect(page.locator("main h1")).to_contain_text("告警看板")
     page.get_by_label("语言").select_option("en")
     expect(page.locator("main h1")).to_contain_text("Alert board")
+    expect(page.locator("#alert-count")).not_to_be_empty()  # loaded: no request of the board outlives the session
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.goto(console.url + "/alerts")
@@ -111,3 +116,22 @@ def test_add_and_delete_a_silence(page: Page, console: Console) -> None:
     expect(row).to_have_count(1)
     row.get_by_role("button", name="Delete the silence of GS-S1").click()
     expect(row).to_have_count(0)
+
+
+# (user, path, a table row its data fills in, screenshot name): the default language's pages a
+# duty officer reads most, with their data in
+ZH_PAGES = [
+    ("otto", "/sites/GS-S1", "#credit tbody tr", "site-zh"),
+    ("otto", "/hazards", "#hazard-ledger tbody tr", "hazards-zh"),
+    ("ada", "/map", "#matrix tbody tr", "map-zh"),
+]
+
+
+@pytest.mark.parametrize(("user", "path", "rows", "name"), ZH_PAGES, ids=[p[3] for p in ZH_PAGES])
+def test_page_in_chinese(page: Page, console: Console, user: str, path: str, rows: str, name: str) -> None:
+    sign_in(page, console.url, user, f"{path}?lang=en")
+    page.get_by_label("Language").select_option("zh")
+    expect(page.get_by_role("button", name="退出")).to_be_visible()
+    expect(page.locator(rows).first).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("加载中")  # the charts are drawn
+    shot(page, name, full_page=True)
