@@ -1,21 +1,25 @@
-"""Ledger edge cases on SQLite and PostgreSQL: titles that must fit their column."""
+"""Ledger edge cases on SQLite and PostgreSQL: titles that must fit their column, and a hazard's
+verification that must not close an alert whose condition came back meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
 
 import pytest
 import yaml
+from sqlalchemy.orm import Session
 
 from alerting.service import AlertService
+from domain.alerts import AlertState
 from domain.district import parse_district
-from domain.hazards import HazardLevel
+from domain.hazards import Hazard, HazardEvent, HazardEventType, HazardLevel, Plan
 from domain.severity import Severity
 from store.state import StateStore
 from supervision.errors import HazardInvalid
 from supervision.ledger import TITLE_MAX, alert_title
 from supervision.service import SupervisionService
-from tests.test_supervision import ADMIN, YAML, Parts
+from tests.test_supervision import ADMIN, SITE_S1, YAML, Parts
 
 LONG_NAME = "北京市西城区某某街道某某社区" * 25  # 350 characters: config names have no length limit
 
@@ -48,3 +52,37 @@ def test_alert_title_keeps_short_names_whole_and_never_exceeds_the_column() -> N
 def test_a_filed_title_longer_than_the_column_is_refused_naming_the_field(long_named: Parts) -> None:
     with pytest.raises(HazardInvalid, match="body title: at most 200 characters"):
         long_named.sup.ledger.file(ADMIN, "S1", "长" * 201, level=HazardLevel.GENERAL)
+
+
+class AfterCommit:
+    """A notifier that runs ``then`` once a hazard_closed event has committed (the moment between
+    the hazard's commit and the closing of its alerts)."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        self.then = then
+
+    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> int:
+        return 0
+
+    def published(self, event: HazardEvent, hazard: Hazard) -> None:
+        if event.type is HazardEventType.CLOSED:
+            self.then()
+
+
+def test_verifying_leaves_an_alert_that_reopened_meanwhile_open(store: StateStore) -> None:
+    p = Parts(store)
+    try:
+        p.signal("S1", Severity.ORANGE)
+        (h,) = store.list_hazards()
+        p.sup.ledger.plan(SITE_S1, h.id, Plan("更换油气回收装置", "张三", "5万元", h.deadline - timedelta(hours=1),
+                                             "停业预案"))
+        p.sup.ledger.submit(SITE_S1, h.id, "done")
+        p.signal("S1", None)  # resolved: the hazard may close
+        p.sup.ledger.notifier = AfterCommit(lambda: p.signal("S1", Severity.ORANGE))  # ... and it comes back
+        closed = p.sup.ledger.verify(ADMIN, h.id, True, "verified on site").hazard
+        assert closed.state.value == "closed"
+        alert = store.get_alert(h.alert_ids[0])
+        assert alert is not None and alert.state is AlertState.OPEN, alert
+        assert [e.type.value for e in alert.events][-2:] == ["resolved", "reopened"]
+    finally:
+        p.close()
