@@ -56,7 +56,7 @@ def measure_serve(stack: StackInfo, data: Path, bench: BenchDistrict, state_url:
         if killer is not None:
             killer.start()
         load = run_load(stack.mqtt_url, bench.name, bench.series, rate, duration, publishers)
-        stored, visible_at = _wait_stored(client, load.published, bench.probe.site, 900)
+        visible, visible_at = _wait_stored(client, load.published, bench.probe.site, 900)
         cpu = group.cpu_seconds() - cpu0
         probing.join(30)
         peaks = group.rss_mb("VmHWM")
@@ -64,14 +64,16 @@ def measure_serve(stack: StackInfo, data: Path, bench: BenchDistrict, state_url:
         takeover = killer.join() if killer is not None else {}
         # Loss is judged after a drain: SIGTERM writes everything taken in (a run on a busy machine
         # can stall longer than the polling above waits), and the broker kept the rest for a restart.
+        # The rate and the CPU per reading stay with what was visible when the clock stopped: a count
+        # taken after the drain over a time taken before it would overstate the rate.
         group.stop()
-        stored = max(stored, count_points(client, bench.probe.site))
-        return takeover | {"readings_per_s": round(stored / elapsed) if elapsed > 0 else 0,
+        stored = max(visible, count_points(client, bench.probe.site))
+        return takeover | {"readings_per_s": round(visible / elapsed) if elapsed > 0 else 0,
                 "lost": load.published - stored, "published": load.published, "stored": stored,
                 "publisher_rate_per_s": round(load.rate_per_s), "processes": processes,
                 "rss_mb": max(peaks), "per_process": [{"pid": m.pid, "rss_mb": r} for m, r in zip(
                     group.members, peaks, strict=True)],
-                "serve_cpu_us_per_reading": round(cpu / stored * 1e6, 1) if stored else None,
+                "serve_cpu_us_per_reading": round(cpu / visible * 1e6, 1) if visible else None,
                 "alert_latency_ms": probe.summary(), "rss_samples": sampler.stop(),
                 "series": len(bench.series), "rules": bench.rules, "crossing_series": bench.crossing}
     finally:

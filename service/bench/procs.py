@@ -101,6 +101,8 @@ class ServeGroup:
     def __init__(self, stack: StackInfo, config: Path, data: Path, state_url: str, count: int) -> None:
         env = {"SAFEWATCH_PARTITIONS": str(count), "SAFEWATCH_LEASE_TTL": "5s"} if count > 1 else {}
         self.members: list[Serve] = []
+        self._cpu_last: dict[int, float] = {}  # pid → its CPU seconds when last sampled
+        self._cpu_lock = threading.Lock()
         try:
             for n in range(count):
                 self.members.append(Serve(stack, config, data / f"serve-{n}", state_url, env))
@@ -115,7 +117,14 @@ class ServeGroup:
         return self.members[0]
 
     def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(m.pid) for m in self.members)
+        """CPU time of every member so far; a member that is gone (``--kill-one``) counts with its
+        last sample (``/proc`` forgets a reaped process: its work must not drop out of the sum)."""
+        with self._cpu_lock:
+            for m in self.members:
+                now = cpu_seconds(m.pid)
+                if now > 0:
+                    self._cpu_last[m.pid] = now
+            return sum(self._cpu_last.values())
 
     def rss_mb(self, key: str = "VmRSS") -> list[float]:
         return [round(rss_mb(m.pid, key), 1) for m in self.members]
@@ -126,7 +135,8 @@ class ServeGroup:
 
 
 class RssSampler:
-    """Every process's RSS once per ``every_s``: ``samples`` is [[seconds since start, MB, MB, ...], ...]."""
+    """Every process's RSS once per ``every_s``: ``samples`` is [[seconds since start, MB, MB, ...], ...].
+    It samples their CPU time as well, so a process killed between samples loses at most one interval."""
 
     def __init__(self, group: ServeGroup, every_s: float = 1.0) -> None:
         self.group, self.every_s = group, every_s
@@ -141,6 +151,7 @@ class RssSampler:
         t0 = time.monotonic()
         while not self._stop.wait(self.every_s):
             self.samples.append([round(time.monotonic() - t0, 1), *self.group.rss_mb()])
+            self.group.cpu_seconds()
 
     def stop(self) -> list[list[float]]:
         self._stop.set()

@@ -1,9 +1,11 @@
 """``--kill-one``: SIGKILL one of several serve processes mid-load and time the takeover.
 
 The time runs from the kill until ``GET /api/v1/cluster`` (asked of a surviving process)
-shows every partition held by a live process: within ``SAFEWATCH_LEASE_TTL`` plus a claim
-round, if the leases do their job. The load keeps running, so ``lost`` still says whether the
-dead process's persistent sessions handed everything on.
+shows every partition held by a live process: within ``SAFEWATCH_LEASE_TTL`` if the leases
+do their job (a lease runs 3/4 of it past its last renewal; see ``service.cluster``). The load
+keeps running, so ``lost`` still says whether the dead process's persistent sessions handed
+everything on. The victim's CPU time is read just before the kill, so the run's CPU per reading
+still counts its work.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class KillOne:
         try:
             before = self._cluster(survivor)
             dead = {p["id"] for p in before["processes"] if p.get("pid") == victim.pid}
+            self.group.cpu_seconds()  # the victim's CPU time, read while /proc still has it
             victim.kill()
             killed_at = time.monotonic()
             while time.monotonic() - killed_at < self.timeout_s:
