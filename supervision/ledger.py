@@ -1,7 +1,6 @@
-"""The hazard lifecycle: listing (from alerts, self-reports, inspections) and the moves of section 10.
-
-``listed`` → ``rectifying`` (a plan with the five essentials) → ``review`` (submitted) →
-``closed`` (verified), and ``review`` → ``rectifying`` on rejection. Every move is one event
+"""The hazard lifecycle: listing (self-reports, inspections; from alerts in ``supervision.listing``)
+and the moves of section 10: ``listed`` → ``rectifying`` (a plan with the five essentials) →
+``review`` (submitted) → ``closed`` (verified), and ``review`` → ``rectifying`` on rejection. Every move is one event
 (time, ``by``, note) committed with the hazard change and its notifications; a wrong-state move
 raises ``HazardConflict`` (409). Callers hand in a ``Principal``; the access rules are in
 ``supervision.access``.
@@ -30,18 +29,16 @@ from domain.hazards import (
     Plan,
 )
 from domain.principal import Principal, Role
-from domain.severity import Severity
 from store.state.hazards import HazardTx
 from store.state.records import dt_to_ms, ms_to_dt
 from store.state.session import now_ms
 from store.state.store import StateStore
 from supervision.access import check_verify, check_write, sees
 from supervision.errors import HazardConflict, HazardForbidden, HazardInvalid, HazardNotFound
+from supervision.listing import TITLE_MAX, list_alert
 
 log = logging.getLogger(__name__)
-ENGINE = "engine"
 FIRING = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
-TITLE_MAX = 200  # the hazards.title column (PostgreSQL refuses longer, and the sweep would retry forever)
 
 
 class HazardNotifier(Protocol):
@@ -61,22 +58,6 @@ class Move:
 
     event: HazardEvent
     hazard: Hazard
-
-
-def alert_title(site_name: str, rule: str, severity: str) -> str:
-    """``{site}: {rule} ({severity})`` in at most ``TITLE_MAX`` characters: a long site name is cut
-    (with an ellipsis) so the rule and severity, which say what the hazard is, stay whole."""
-    tail = f": {rule} ({severity})"
-    if len(site_name) + len(tail) <= TITLE_MAX:
-        return site_name + tail
-    room = TITLE_MAX - len(tail) - 1
-    return (site_name[:room] + "…" + tail) if room > 0 else (site_name + tail)[:TITLE_MAX]
-
-
-def _merge(old: Sequence[str], new: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    have = tuple(old)
-    added = tuple(d for d in dict.fromkeys(new) if d not in have)
-    return have + added, added
 
 
 class Ledger:
@@ -120,7 +101,7 @@ class Ledger:
             raise HazardNotFound(f"hazard {hazard_id!r} not found")
         return h
 
-    def _site_departments(self, site_id: str) -> tuple[str, ...]:
+    def site_departments(self, site_id: str) -> tuple[str, ...]:
         site = self.district.sites[site_id]
         return tuple(dict.fromkeys((site.sector, self.district.street_office(site))))
 
@@ -147,7 +128,7 @@ class Ledger:
             raise HazardForbidden(f"{who.actor} files inspections; self-reports come from the site")
         at = now_ms() if at_ms is None else at_ms
         # The inspecting department follows up its own finding, whichever site it is at.
-        deps = (*self._site_departments(site), *((who.department,) if who.department else ()))
+        deps = (*self.site_departments(site), *((who.department,) if who.department else ()))
         move = self._insert(site, title, description, level, source, None, at, who.actor, deps)
         self.published([move])
         return move
@@ -169,53 +150,9 @@ class Ledger:
 
     def list_alert(self, alert: Alert, at_ms: int | None = None) -> Move | None:
         """Lists an alert at or above ``supervision.list`` (red → major), joins it to the unclosed
-        hazard of its rule at its site, or raises that hazard to major; idempotent."""
-        if (not self.cfg.list_.from_alerts or alert.severity < self.cfg.list_.severity_at_least
-                or alert.site not in self.district.sites):
-            return None
-        at = now_ms() if at_ms is None else at_ms
-        level = HazardLevel.MAJOR if alert.severity >= Severity.RED else HazardLevel.GENERAL
-        with self.state.hazard_transaction() as tx:
-            tx.lock_listing()
-            h = tx.open_of_alert(alert.id)
-            joined = h is None
-            if h is None:
-                h = tx.open_for_rule(alert.site, alert.rule)
-            if h is None:
-                if tx.ever_listed(alert.id):
-                    return None  # its hazard was closed; the alert is on that record
-                return None if alert.state is AlertState.CLOSED else self._new_from(tx, alert, level, at)
-            deps, added = _merge(h.departments, alert.departments)
-            raise_level = level is HazardLevel.MAJOR and h.level is HazardLevel.GENERAL
-            if not joined and not added and not raise_level:
-                return None
-            if joined:
-                tx.add_alert(h.id, alert.id, at)
-            new = replace(h, departments=deps, updated_at=ms_to_dt(at))
-            if raise_level:
-                deadline = min(dt_to_ms(h.deadline), self.deadline_for(HazardLevel.MAJOR, at))
-                new = replace(new, level=HazardLevel.MAJOR, deadline=ms_to_dt(deadline))
-            new = tx.update(new)
-            if joined:
-                return self.record(tx, new, HazardEventType.JOINED, at, ENGINE,
-                                    note=f"alert {alert.id} ({alert.severity.label})", departments=added)
-            if raise_level:
-                return self.record(tx, new, HazardEventType.RAISED, at, ENGINE,
-                                    note=f"alert {alert.id} is red: major hazard", departments=added)
-            return None  # only departments grew (an escalated alert): on the hazard, no event
-
-    def _new_from(self, tx: HazardTx, alert: Alert, level: HazardLevel, at: int) -> Move:
-        site = self.district.sites[alert.site]
-        deps = tuple(dict.fromkeys((*self._site_departments(alert.site), *alert.departments)))
-        h = Hazard(id="", site=alert.site, family=site.family, street=site.street, sector=site.sector,
-                   title=alert_title(site.name, alert.rule, alert.severity.label),
-                   description=alert.message or f"alert {alert.id} on {alert.metric or alert.rule}",
-                   level=level, source=HazardSource.ALERT, state=HazardState.LISTED, listed_at=ms_to_dt(at),
-                   deadline=ms_to_dt(self.deadline_for(level, at)), rule=alert.rule, departments=deps)
-        h = tx.insert(h, ENGINE)
-        tx.add_alert(h.id, alert.id, at)
-        return self.record(tx, h, HazardEventType.LISTED, at, ENGINE, note=f"alert {alert.id}",
-                            departments=deps)
+        hazard of its rule at its site, or raises that hazard to major; idempotent
+        (``supervision.listing``)."""
+        return list_alert(self, alert, at_ms)
 
     # -- moves -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from domain.hazards import Hazard, HazardEvent, HazardEventType, HazardLevel, Pl
 from domain.severity import Severity
 from store.state import StateStore
 from supervision.errors import HazardInvalid
-from supervision.ledger import TITLE_MAX, alert_title
+from supervision.listing import TITLE_MAX, alert_title
 from supervision.service import SupervisionService
 from tests.test_supervision import ADMIN, SITE_S1, YAML, Parts
 
