@@ -4,8 +4,10 @@ Each step of ``supervision.overdue`` (``after`` since the deadline, ``notify`` d
 ``sector``/``street`` resolve per site) is taken once per hazard: the step's row in
 ``hazard_steps`` commits with the hazard change, its ``overdue`` event and the notifications,
 so a restart or a second process running the job at the same moment can never repeat one
-(the second insert fails and its transaction rolls back). The job also runs under a
-cluster-wide lock, so normally only one process even tries.
+(the second insert fails and its transaction rolls back). Which process runs the job is the
+scheduler's business (``service.jobs``: district-wide jobs run in one process at a time); the
+chain takes no lock of its own, so there is one mechanism for that, and a run that overlaps
+another anyway is still correct.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from supervision.ledger import Ledger, Move
 
 log = logging.getLogger(__name__)
 SCHEDULER = "scheduler"
-JOB = "hazard-overdue"
 
 
 class OverdueChain:
@@ -51,19 +52,16 @@ class OverdueChain:
         at = now_ms() if at_ms is None else at_ms
         state = self.ledger.state
         moves: list[Move] = []
-        with state.job_lock(JOB) as held:
-            if not held:
-                return []  # another process is walking the chain right now
-            candidates = state.past_deadline(at)
-            taken = state.steps_taken([h.id for h in candidates])
-            for candidate in candidates:
-                if candidate.overdue and not self._due(candidate, taken[candidate.id], at):
-                    continue  # marked and every due step taken: nothing to lock or write
-                try:
-                    moves += self._hazard(candidate.id, at)
-                except IntegrityError:
-                    # Another process took this step between our read and our insert.
-                    log.info("supervision: overdue step of hazard %s already taken elsewhere", candidate.id)
+        candidates = state.past_deadline(at)
+        taken = state.steps_taken([h.id for h in candidates])
+        for candidate in candidates:
+            if candidate.overdue and not self._due(candidate, taken[candidate.id], at):
+                continue  # marked and every due step taken: nothing to lock or write
+            try:
+                moves += self._hazard(candidate.id, at)
+            except IntegrityError:
+                # Another process took this step between our read and our insert.
+                log.info("supervision: overdue step of hazard %s already taken elsewhere", candidate.id)
         self.ledger.published(moves)
         return moves
 

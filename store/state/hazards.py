@@ -7,7 +7,6 @@ PostgreSQL (``FOR UPDATE``); SQLite already holds its write lock (``BEGIN IMMEDI
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -33,11 +32,6 @@ from store.state.records import dt_to_ms
 from store.state.session import now_ms
 
 LISTING_LOCK = 0x5AFE_4A2D  # pg advisory lock key: "list hazards from alerts", one process at a time
-
-
-def lock_key(name: str) -> int:
-    """A stable 63-bit advisory lock key for a job name (the same in every process)."""
-    return 0x5AFE_0000_0000 | zlib.crc32(name.encode("utf-8"))
 
 
 class HazardTx:
@@ -165,22 +159,3 @@ class HazardStore(HazardReads):
     def hazard_transaction(self) -> Iterator[HazardTx]:
         with self._write() as s:
             yield HazardTx(s)
-
-    @contextmanager
-    def job_lock(self, name: str) -> Iterator[bool]:
-        """True while this process holds the cluster-wide lock of job ``name`` (a PostgreSQL
-        session advisory lock, not waited for: another process running the job means skip).
-        Always True on SQLite, which serves one process."""
-        if self.engine.dialect.name != "postgresql":
-            yield True
-            return
-        key = lock_key(name)
-        with self.engine.connect() as conn:
-            got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({key})")).scalar())
-            conn.commit()
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute(text(f"SELECT pg_advisory_unlock({key})"))
-                    conn.commit()
