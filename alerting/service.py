@@ -176,8 +176,8 @@ class AlertService:
             with self._lock:
                 return apply()
 
-        source = WindowRestorer(self.district, history).source
-        return restore_windows(self.engine, self.district, source, sites, locked)
+        restorer = WindowRestorer(self.district, history)
+        return restore_windows(self.engine, self.district, restorer.source, sites, locked, last=restorer.last)
 
     # -- hot path ------------------------------------------------------------------------------
 

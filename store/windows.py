@@ -49,3 +49,28 @@ def recent_readings(client: QueryClient, district: District, family: str, metric
                 if v is not None:
                     out.append(Reading(family, site_id, device, site.street, int(t), {metric: float(v)}))
     return out
+
+
+def last_readings(client: QueryClient, district: District, family: str, metrics: Sequence[str],
+                  sites: Collection[str] | None, start_ms: int) -> list[Reading]:
+    """The newest reading of each metric per (site, device) since ``start_ms``, each with its own
+    time: one request (a statement per metric, so each ``last`` keeps its timestamp; ``last(*)``
+    would stamp them all with the query's start)."""
+    if not metrics or (sites is not None and not sites):
+        return []
+    where = f"time >= {int(start_ms)}ms{_site_filter(sites)}"
+    q = ";".join(f"SELECT last({quote_ident(m)}) AS {quote_ident(m)} FROM {quote_ident(family)} "
+                 f"WHERE {where} GROUP BY \"site\", \"device\"" for m in metrics)
+    wanted = set(metrics)
+    out: list[Reading] = []
+    for s in client.query(q):
+        tags = s.get("tags") or {}
+        site_id, device = str(tags.get("site", "")), str(tags.get("device", ""))
+        site = district.sites.get(site_id)
+        columns = list(s.get("columns") or ())
+        if site is None or not device or len(columns) < 2 or columns[1] not in wanted:
+            continue
+        for t, v in s.get("values") or ():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out.append(Reading(family, site_id, device, site.street, int(t), {columns[1]: float(v)}))
+    return out

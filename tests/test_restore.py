@@ -147,3 +147,25 @@ def test_a_partition_taken_over_gets_its_windows_and_not_the_others(stack: Stack
              for site in ("G1", "G2")}
     assert [abs(t - 30_000) <= 1000 for t in fired["G1"]] == [True]
     assert fired["G2"] == []  # its timer starts with this process: 60 s from now
+
+
+def test_every_metric_s_last_value_is_restored_with_its_own_time(stack: StackInfo, influx_db: str,
+                                                                  influx: InfluxClient, store: StateStore) -> None:
+    """Not only the metrics a rule remembers: a partly filled ``latest`` would keep the API from
+    reading the rest from InfluxDB, so every stored metric's newest reading comes back."""
+    d = district_of(influx_db)
+    past(stack, influx_db, "G1", "tank_level_pct", [(2 * 3600_000, 61.0), (3600_000, 62.5)])  # no rule reads it
+    past(stack, influx_db, "G1", "tank_temp_c", [(5_000, 18.25)])
+    past(stack, influx_db, "G1", "vapor_lel", [(ago * 1000, 4.0 + ago / 100) for ago in range(60, 0, -10)])
+    past(stack, influx_db, "G2", "tank_level_pct", [(7_000, 40.0)])
+    alerts = AlertService(d, store)
+    alerts.restore_windows(None, influx)
+    latest = alerts.latest("G1")
+    assert {m: (v, t - NOW[0]) for m, (v, t, _dev) in latest.items() if m != "vapor_lel"} == {
+        "tank_level_pct": (62.5, -3600_000), "tank_temp_c": (18.25, -5_000)}
+    assert latest["vapor_lel"][0] == pytest.approx(4.1)  # the trend window's last step
+    engine = Engine(d)  # the takeover path: the partition's sites only
+    WindowRestorer(d, influx)(engine, ["G2"])
+    assert engine.latest("G2") == {"tank_level_pct": (40.0, NOW[0] - 7_000, "d1")}
+    assert engine.latest("G1") == {}
+    assert store.list_alerts() == []
