@@ -120,7 +120,8 @@ class AlertService:
                  targets: TargetPolicy | None = None,
                  flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
                  sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S,
-                 journal: Journal | None = None, partition: str = ALL_PARTITIONS) -> None:
+                 journal: Journal | None = None, partition: str = ALL_PARTITIONS,
+                 resolve_orphans: bool = True) -> None:
         self.district = district
         self.state = state
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -152,9 +153,9 @@ class AlertService:
         self._scheduler: BackgroundScheduler | None = None
         self._own_scheduler = False
         self._job_ids: list[str] = []
-        self._restore()
+        self._restore(resolve_orphans)
 
-    def _restore(self) -> None:
+    def _restore(self, resolve_orphans: bool) -> None:
         self.book.replay()  # a journal left by the last run goes in first: the engine restores from the book
         firing = self.state.entries([AlertState.OPEN, AlertState.ACKNOWLEDGED])
         orphans = set(self.engine.restore((e.alert.key, e.alert.severity) for e in firing))
@@ -163,7 +164,9 @@ class AlertService:
         clears = [Signal.clear(e.alert.key, family=e.alert.family, kind=e.alert.kind, at_ms=now_ms(),
                                value=e.alert.value, message="rule or site no longer in the config")
                   for e in firing if e.alert.key in orphans]
-        if clears:
+        # With leases (resolve_orphans False) nothing is fenced yet: each partition's holder
+        # resolves its own once it holds the lease (service.ingests), through the fence.
+        if clears and resolve_orphans:
             log.warning("alerting: resolving %d alerts whose rule or site is gone", len(clears))
             self.book.submit(clears)
 

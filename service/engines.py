@@ -96,6 +96,13 @@ class PartitionedEngine(Engine):
                 e.restore([(key, severity)])
         return super().restore(firing)
 
+    def orphans(self, k: int, firing: Iterable[tuple[AlertKey, Severity]]) -> list[AlertKey]:
+        """The keys of partition ``k`` among ``firing`` that the config can no longer place (rule or
+        site gone): asked of the probe, which judges no reading."""
+        mine = [(key, sev) for key, sev in firing if self.partition(key.site) == k]
+        with self._lock:
+            return Engine.restore(self, mine)
+
     def latest(self, site: str) -> dict[str, LatestValue]:
         e = self._engines.get(self.partition(site))
         return {} if e is None else e.latest(site)

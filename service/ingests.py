@@ -6,13 +6,17 @@ the district-wide wildcard filters, and the ingest counts straight into the proc
 ``serve`` behaves exactly as before. With several, each partition subscribes to its own sites'
 topics only, and the per-partition ingest counters are summed into the process registry by
 ``_SummedIngests`` (counters of a partition that left are kept, so they never go backwards).
+
+With leases, a partition's holder also resolves the partition's alerts whose rule or site left
+the config (``resolve``: through the book writer, so through the lease fence) once it holds the
+lease: resolved at construction they would be written unfenced, by every process starting.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +24,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from domain.alerts import AlertState, Signal
 from domain.district import District
 from domain.readings import Batch
 from ingest.pipeline import Ingest, Pending, Writer
 from service.engines import PartitionedEngine, RestoreWindows, fresh_engine
 from service.partitions import client_id, site_filters, split
 from store.deadletters import DeadLetters
+from store.state.session import now_ms
 from store.state.store import StateStore
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
 
@@ -88,7 +94,8 @@ class IngestSet:
                  on_batch: Callable[[Batch], Pending | None], dead_letters: DeadLetters,
                  registry: CollectorRegistry, *, engine: PartitionedEngine | None,
                  seen: SeenDevices | None = None, restore_windows: RestoreWindows | None = None,
-                 may_reconnect: Callable[[int, int], bool] | None = None, mqtt_timeout: float = 10.0) -> None:
+                 may_reconnect: Callable[[int, int], bool] | None = None, mqtt_timeout: float = 10.0,
+                 resolve: Callable[[Sequence[Signal]], object] | None = None) -> None:
         self.district, self.state, self.n = district, state, n
         self.mqtt_url = mqtt_url
         self.writer, self.on_batch, self.dead_letters = writer, on_batch, dead_letters
@@ -98,6 +105,7 @@ class IngestSet:
         self.restore_windows = restore_windows
         self.may_reconnect = may_reconnect
         self.mqtt_timeout = mqtt_timeout
+        self.resolve = resolve
         self.sites = split(district.sites, n)
         self._open: dict[int, PartitionIngest] = {}
         self._lock = threading.Lock()
@@ -117,9 +125,16 @@ class IngestSet:
     def open(self, partition: int, epoch: int) -> None:
         sites = self.sites[partition]
         if self.engine is not None:
-            firing = self.state.firing()
+            entries = self.state.entries([AlertState.OPEN, AlertState.ACKNOWLEDGED])
+            firing = [(e.alert.key, e.alert.severity) for e in entries]
             seen = self.seen(sites) if self.seen is not None and sites else []
             self.engine.hold(partition, fresh_engine(self.district, sites, firing, seen, self.restore_windows))
+            orphans = set(self.engine.orphans(partition, firing))
+            if orphans and self.resolve is not None:
+                log.warning("partition %d: resolving %d alerts whose rule or site is gone", partition, len(orphans))
+                self.resolve([Signal.clear(e.alert.key, family=e.alert.family, kind=e.alert.kind, at_ms=now_ms(),
+                                           value=e.alert.value, message="rule or site no longer in the config")
+                              for e in entries if e.alert.key in orphans])
         if not sites:
             with self._lock:
                 self._open[partition] = PartitionIngest(partition, epoch, sites, None, None, None)

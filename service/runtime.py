@@ -132,10 +132,10 @@ class Runtime:
             journal = Journal(self.settings.data_dir / "journal" / self.district.name)
         except JournalError as exc:
             raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
+        clustered = self.state.backend == "postgresql"
         self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
                                    journal=journal,
-                                   targets=self.targets)
-        clustered = self.state.backend == "postgresql"
+                                   targets=self.targets, resolve_orphans=not clustered)
         if clustered:  # the SSE stream also carries what other processes commit
             self.relay = Relay(self.state, self.alerts.broadcaster,
                                Planner(self.district.name, self.district.tz, mqtt_topics=False).notice)
@@ -168,7 +168,8 @@ class Runtime:
         self.ingests = IngestSet(self.district, self.state, n, self.settings.mqtt_url, self.writer,
                                  alerts.submit_batch, self.dead_letters, self.registry, engine=engine,
                                  seen=self._devices_seen, mqtt_timeout=mqtt_timeout,
-                                 restore_windows=WindowRestorer(self.district, self.influx))
+                                 restore_windows=WindowRestorer(self.district, self.influx),
+                                 resolve=alerts.apply_signals)
         self.cluster = Cluster(self.state, n, self.settings.lease_ttl_s, self.settings.role_set, self.ingests,
                                static=not clustered, registry=self.registry)
         if clustered:
