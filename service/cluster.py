@@ -1,18 +1,34 @@
 """The partition leases of one process: claim, heartbeat, balance, release; the fence of book writes.
 
-``Cluster`` runs one thread that, every quarter of ``SAFEWATCH_LEASE_TTL``:
+Timing, with T = ``SAFEWATCH_LEASE_TTL``. ``Cluster`` runs one thread that ticks every T/6:
 
-1. refreshes this process's heartbeat and renews its leases; a lease it could not renew was
-   taken over (this process was paused or cut off past its TTL): that partition stops at once,
+1. refreshes this process's heartbeat and renews its leases to ``now + 3/4 T``; a lease it could
+   not renew was taken over (this process was paused or cut off): that partition stops at once,
    without draining (what it had not acknowledged is redelivered to the new owner);
-2. computes its fair share from the live processes (``service.partitions.fair_share``): over it,
-   it drains the extra partitions and releases them; under it, it claims free or expired ones;
+2. computes its fair share from the live processes (heartbeat younger than 3/4 T;
+   ``service.partitions.fair_share``): over it, it drains the extra partitions and releases them;
+   under it, it claims free or expired ones;
 3. drops the rows of processes silent for ten TTLs (killed ones), so the table stays readable.
+
+Between ticks it also wakes when a lease held by another process runs out. So a process that
+dies right after a renewal has its partitions claimed 3/4 T later plus one claim round (a few
+database round trips): within T while that round takes under T/4. A renewal may come up to
+3/4 T - T/6 = 7/12 T late (a stall, a slow database) before the lease lapses.
+
+After a tick that failed (the state database was away) or came more than 3/4 T after the last
+good one, every heartbeat may look stale only because nobody could write it: for one T this
+process claims no partition another process holds, only free ones (and renews its own), so the
+owners renew theirs and replay their journals first instead of having their entries superseded.
+Nothing is claimed at all while ``ready()`` is false (the runtime's journal still holds entries:
+a claim would raise the epoch under them).
+
+With the ``scheduler`` role the process also competes for the ``SCHEDULER`` lease, held and
+renewed the same way; the district-wide jobs run only where it is held (``holds_scheduler``).
 
 Starting and stopping a partition (restore, connect, drain) runs on a thread of its own per
 partition, so a slow takeover never delays the heartbeat. ``stop()`` (SIGTERM) drains every held
-partition and releases its lease before the process exits, so the others take over at their next
-tick instead of after the TTL.
+partition and releases its lease (and the scheduler's) before the process exits, so the others
+take over at their next tick instead of after the TTL.
 
 With SQLite there is one process: ``static=True`` takes every partition at start, no balancing.
 """
@@ -35,10 +51,14 @@ from alerting.journal import LeaseMark
 from domain.alerts import Signal
 from service.partitions import fair_share, partition_of, preferred
 from store.state.book import BookTx
+from store.state.leases import SCHEDULER, Lease
 from store.state.store import StateStore
 
 log = logging.getLogger(__name__)
 PURGE_AFTER_TTLS = 10
+LEASE_SHARE = 0.75  # a lease (and a heartbeat) lasts this share of the TTL past its renewal
+TICKS_PER_TTL = 6
+WAKE_MARGIN_S = 0.02  # past a lease's end before claiming it: the database's clock decides
 
 
 class Partitions(Protocol):
@@ -58,22 +78,33 @@ def process_id() -> str:
 
 class Cluster:
     def __init__(self, state: StateStore, partitions: int, ttl_s: float, roles: Collection[str],
-                 parts: Partitions, *, static: bool = False, registry: CollectorRegistry | None = None) -> None:
+                 parts: Partitions, *, static: bool = False, registry: CollectorRegistry | None = None,
+                 ready: Callable[[], bool] = lambda: True) -> None:
         self.state = state
         self.n = partitions
+        self.ttl_s = ttl_s
         self.ttl_ms = int(ttl_s * 1000)
-        self.tick_s = max(0.1, ttl_s / 4)
+        self.lease_ms = max(1, int(self.ttl_ms * LEASE_SHARE))
+        self.tick_s = max(0.05, ttl_s / TICKS_PER_TTL)
         self.roles = tuple(sorted(roles))
         self.ingest = "ingest" in roles
+        self.scheduling = "scheduler" in roles and not static
         self.static = static
         self.id = process_id()
         self.host, self.pid = socket.gethostname(), os.getpid()
         self._parts = parts
+        self._ready = ready
+        self.waiting = False  # claims held back until ready() (for /health)
         self._lock = threading.Lock()
         self._held: dict[int, int] = {}  # partition → epoch, as the database last confirmed
         self._renewed_at: dict[int, float] = {}  # partition → monotonic time of the last renewal
         self._busy: dict[int, threading.Thread] = {}  # partitions being opened or closed
         self._fenced: set[int] = set()
+        self._sched: int | None = None  # the SCHEDULER lease's epoch while held
+        self._sched_renewed_at = 0.0
+        self._failed = False  # the last tick failed on the database
+        self._last_ok: float | None = None  # monotonic start of the last tick that succeeded
+        self._grace_until = 0.0  # monotonic: until then, no claim of a lease another process holds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         reg = registry if registry is not None else CollectorRegistry()
@@ -96,14 +127,25 @@ class Cluster:
     def may_reconnect(self, partition: int, epoch: int) -> bool:
         """Checked before a partition's MQTT session reconnects: the lease is still this epoch's.
 
-        With the database unreachable, the local view decides: renewed within the TTL."""
+        With the database unreachable, the local view decides: renewed within the lease's length."""
         if self._held.get(partition) != epoch or partition in self._fenced:
             return False
         try:
             return partition in self.state.holds(self.id, {partition: epoch})
         except SQLAlchemyError:
             at = self._renewed_at.get(partition, 0.0)
-            return time.monotonic() - at < self.ttl_ms / 1000
+            return time.monotonic() - at < self.lease_ms / 1000
+
+    def holds_scheduler(self) -> bool:
+        """Whether the district-wide jobs may run here now: the ``SCHEDULER`` lease is this
+        process's, by the database (a paused process resumed finds it taken over)."""
+        epoch = self._sched
+        if epoch is None or time.monotonic() - self._sched_renewed_at >= self.lease_ms / 1000:
+            return False
+        try:
+            return SCHEDULER in self.state.holds(self.id, {SCHEDULER: epoch})
+        except SQLAlchemyError:
+            return False
 
     def fenced(self, partitions: Collection[int], signals: int) -> None:
         """A book write found these leases gone: stop acting for them now (the tick cleans up)."""
@@ -122,18 +164,19 @@ class Cluster:
 
     def start(self) -> None:
         """Registers the process and, static or not, takes the first partitions before returning
-        (so a single process subscribes before ``serve`` reports healthy)."""
+        (so a single process subscribes before ``serve`` reports healthy), unless not ``ready()``
+        yet: then the thread claims them once it is."""
         if self.static:  # one process on SQLite: rows of earlier (killed) runs are history
             self.state.purge_processes(0)
         self.state.register_process(self.pid, self.host, self.id, self.roles, self.n)
         self.state.ensure_partitions(self.n, self.ttl_ms)
-        self._tick()
+        delay = self._tick()
         self._join_busy(60.0)  # the first partitions open before serve reports healthy
-        self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(delay,), name="leases", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Drains every held partition, releases its lease, leaves the process table."""
+        """Drains every held partition, releases its lease (and the scheduler's), leaves the process table."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -146,40 +189,74 @@ class Cluster:
         for w in workers:
             w.join(timeout)
         try:
+            if self._sched is not None:
+                self.state.release(SCHEDULER, self.id, self._sched)
+                self._sched = None
             self.state.remove_process(self.id)
         except SQLAlchemyError as err:
             log.warning("leaving the process table failed (%s); the row expires by itself", type(err).__name__)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.tick_s):
+    def _run(self, delay: float) -> None:
+        while not self._stop.wait(delay):
+            delay = self.tick_s
             try:
-                self._tick()
+                delay = self._tick()
             except SQLAlchemyError as err:
+                self._failed = True
                 log.warning("leases: state database unavailable (%s); keeping partitions as they are",
                             type(err).__name__)
             except Exception:
                 log.exception("leases: tick failed")
 
-    def _tick(self) -> None:
+    def _tick(self) -> float:
+        """One round; returns how long to sleep before the next."""
         t0 = time.monotonic()
         self.state.beat(self.id)
+        if self._failed or (self._last_ok is not None and t0 - self._last_ok > self.lease_ms / 1000):
+            # Everyone's heartbeat may look stale now only because nobody could write it.
+            self._grace_until = t0 + self.ttl_s
+            log.info("leases: back after %s; no lease of another process is claimed for %.1fs",
+                     "a database failure" if self._failed else "a stall", self.ttl_s)
+        self._failed, self._last_ok = False, t0
         held = self.held()
-        renewed = self.state.renew(self.id, held, self.ttl_ms)
+        claims = dict(held) if self._sched is None else held | {SCHEDULER: self._sched}
+        renewed = self.state.renew(self.id, claims, self.lease_ms)
         with self._lock:
             for k in renewed:
                 self._renewed_at[k] = t0
+        if self._sched is not None:
+            if SCHEDULER in renewed:
+                self._sched_renewed_at = t0
+            else:
+                log.warning("scheduler lease no longer ours; district-wide jobs stop here")
+                self._sched = None
         for k in set(held) - renewed:
             if self._held.get(k) == held[k]:  # not released meanwhile by a drain of our own
                 self._lose(k)
         for k in list(self._fenced):
             if k in self._held:
                 self._lose(k)
-        if self._stop.is_set() or not self.ingest:
-            return
+        if self._stop.is_set():
+            return self.tick_s
+        now_ms, table = self.state.lease_table()
+        t_table = time.monotonic()
+        if self.scheduling and self._sched is None:
+            row = next((r for r in table if r.partition == SCHEDULER), None)
+            if row is not None and self._claimable(row, now_ms, t0):
+                epoch = self.state.claim(SCHEDULER, self.id, self.lease_ms)
+                if epoch is not None:
+                    log.info("scheduler lease taken (epoch %d): district-wide jobs run here", epoch)
+                    self._sched, self._sched_renewed_at = epoch, t0
+        if not self.ingest:
+            return self._next_wake(table, now_ms, t_table)
+        self.waiting = not self._ready()
+        if self.waiting:
+            log.info("leases: the alert journal is not replayed yet; claiming nothing")
+            return self.tick_s
         if self.static:
             self._claim_all()
-            return
-        live = [p.id for p in self.state.live_processes(self.ttl_ms, role="ingest")]
+            return self.tick_s
+        live = [p.id for p in self.state.live_processes(self.lease_ms, role="ingest")]
         target = fair_share(self.n, live, self.id)
         mine = self.held()
         if len(mine) > target:
@@ -190,17 +267,39 @@ class Cluster:
                     continue  # still opening, or already closing
                 self._spawn(k, self._close, k, mine[k], True)
         elif len(mine) < target:
-            self._claim(target - len(mine), preferred(self.n, live, self.id))
+            free = {r.partition for r in table if r.partition >= 0 and self._claimable(r, now_ms, t0)}
+            self._claim(target - len(mine), preferred(self.n, live, self.id), free)
         self.state.purge_processes(PURGE_AFTER_TTLS * self.ttl_ms)
+        return self._next_wake(table, now_ms, t_table)
 
-    def _claim(self, want: int, order: Sequence[int]) -> None:
-        free = set(self.state.claimable())
+    def _claimable(self, row: Lease, now_ms: int, t0: float) -> bool:
+        """Free; or expired, and ours or (outside the grace after an outage) another process's."""
+        if row.owner is None:
+            return True
+        if row.lease_until_ms > now_ms:
+            return False
+        return row.owner == self.id or t0 >= self._grace_until
+
+    def _next_wake(self, table: Sequence[Lease], now_ms: int, t_table: float) -> float:
+        """The next regular tick, or sooner: just after the first lease of another process that
+        this process could take runs out (so a dead process's partitions move at once)."""
+        ends = [r.lease_until_ms for r in table
+                if r.owner is not None and r.owner != self.id and r.lease_until_ms > now_ms
+                and ((r.partition >= 0 and self.ingest and not self.static)
+                     or (r.partition == SCHEDULER and self.scheduling and self._sched is None))]
+        delay = self.tick_s
+        if ends:
+            wake = t_table + (min(ends) - now_ms) / 1000 + WAKE_MARGIN_S
+            delay = min(delay, wake - time.monotonic())
+        return max(0.005, delay)
+
+    def _claim(self, want: int, order: Sequence[int], free: Collection[int]) -> None:
         for k in order:
             if want <= 0:
                 break
             if k not in free or k in self._held or k in self._busy:
                 continue
-            epoch = self.state.claim(k, self.id, self.ttl_ms)
+            epoch = self.state.claim(k, self.id, self.lease_ms)
             if epoch is None:
                 continue  # someone was quicker
             self._won(k, epoch)
@@ -211,10 +310,10 @@ class Cluster:
         for k in range(self.n):
             if k in self._held:
                 continue
-            epoch = self.state.claim(k, self.id, self.ttl_ms)
+            epoch = self.state.claim(k, self.id, self.lease_ms)
             if epoch is None:  # a row of the previous (killed) run: on SQLite nobody else exists
                 self.state.release_any(k)
-                epoch = self.state.claim(k, self.id, self.ttl_ms)
+                epoch = self.state.claim(k, self.id, self.lease_ms)
             if epoch is not None:
                 self._won(k, epoch)
 

@@ -5,9 +5,11 @@ Every job added to it (by alerting, supervision, retention: they need not know) 
 - per partition: the deadman sweep (``deadman-sweep``) judges only the partitions this process
   holds, so it runs wherever there is ingest, in every such process;
 - district-wide (everything else: escalation, silence expiry, housekeeping, retention, overdue
-  hazards): it runs only with the ``scheduler`` role, and then under a PostgreSQL advisory lock
-  named after the job, taken without waiting, so one process at a time does it and a process that
-  finds it taken skips that run (the next interval comes soon). On SQLite it just runs.
+  hazards): it runs only with the ``scheduler`` role, and with several processes only while
+  ``lease()`` says this process holds the scheduler lease (``service.cluster``: a lease row with
+  an epoch, renewed by the heartbeat, so a paused holder loses it after the TTL and another
+  process carries on). A run that finds the lease elsewhere is skipped. Without ``lease`` (one
+  process, SQLite) it just runs.
 
 The job's name is its id without the ``-<number>`` suffix ``AlertService`` adds.
 """
@@ -20,9 +22,6 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import SQLAlchemyError
-
-from store.state.store import StateStore
 
 log = logging.getLogger(__name__)
 PER_PARTITION = ("deadman-sweep",)
@@ -37,7 +36,8 @@ class ClusterScheduler(BackgroundScheduler):  # type: ignore[misc]  # apschedule
     def __init__(self, roles: Collection[str], **options: Any) -> None:
         super().__init__(**options)
         self.roles = frozenset(roles)
-        self.store: StateStore | None = None  # set once the state store is open (not `state`: apscheduler has one)
+        # Set with several processes: whether this one holds the scheduler lease now.
+        self.lease: Callable[[], bool] | None = None
 
     def add_job(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         name = job_name(kwargs.get("id"), func)
@@ -55,14 +55,9 @@ class ClusterScheduler(BackgroundScheduler):  # type: ignore[misc]  # apschedule
         def exclusive(*a: Any, **kw: Any) -> Any:
             if "scheduler" not in self.roles:
                 return None
-            state = self.store
-            if state is None:
-                return func(*a, **kw)
-            try:
-                _ran, result = state.run_exclusive(name, lambda: func(*a, **kw))
-            except SQLAlchemyError as err:
-                log.warning("job %s skipped: state database unavailable (%s)", name, type(err).__name__)
-                return None
-            return result
+            lease = self.lease
+            if lease is not None and not lease():
+                return None  # another process holds the scheduler lease (or nobody, for now)
+            return func(*a, **kw)
         exclusive.__name__ = getattr(func, "__name__", name)
         return exclusive

@@ -145,7 +145,8 @@ class Runtime:
         else:
             self._seed_deadman(self.alerts)
             self._restore_windows(self.alerts)
-        self.scheduler.store = self.state
+        if clustered:  # district-wide jobs run only under the scheduler lease (service.cluster)
+            self.scheduler.lease = lambda: self.cluster is not None and self.cluster.holds_scheduler()
         self.scheduler.start()
         self.alerts.start(self.scheduler)
         # Hourly, and soon after start (a district-wide job: one process at a time).
@@ -170,8 +171,12 @@ class Runtime:
                                  seen=self._devices_seen, mqtt_timeout=mqtt_timeout,
                                  restore_windows=WindowRestorer(self.district, self.influx),
                                  resolve=alerts.apply_signals)
+        # With leases, nothing is claimed while the journal holds entries (a start-up replay that
+        # paused, a database outage): a claim raises the epoch its entries were recorded under,
+        # and they would be skipped as superseded (contract section 7). The book writer retries.
         self.cluster = Cluster(self.state, n, self.settings.lease_ttl_s, self.settings.role_set, self.ingests,
-                               static=not clustered, registry=self.registry)
+                               static=not clustered, registry=self.registry,
+                               ready=lambda: not clustered or alerts.book.journal_depth == 0)
         if clustered:
             alerts.lifecycle.fence = LeaseFence(self.cluster, n, self.district.sites)
             self.ingests.may_reconnect = self.cluster.may_reconnect
@@ -268,6 +273,9 @@ class Runtime:
         state_ok, state_detail = self.state.ping() if self.state else (False, "not started")
         components["state"] = {"ok": state_ok, "detail": state_detail,
                                "journal_depth": self.alerts.book.journal_depth if self.alerts else 0}
+        if self.cluster is not None and self.cluster.waiting:
+            components["state"] |= {"ok": False, "detail": f"{state_detail}; the alert journal is being "
+                                    "replayed: no partition is claimed until it is done"}
         ok = all(c["ok"] for c in components.values())
         return ("ok" if ok else "degraded"), components
 

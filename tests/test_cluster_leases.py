@@ -5,19 +5,27 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from alerting.lifecycle import Lifecycle
 from alerting.route import Router
-from domain.alerts import AlertKey, Signal
+from alerting.service import AlertService
+from domain.alerts import AlertKey, AlertState, Signal
 from domain.district import parse_district
 from domain.severity import Severity
 from service.cluster import Cluster, LeaseFence
-from service.jobs import job_name
+from service.engines import PartitionedEngine
+from service.ingests import IngestSet
+from service.jobs import ClusterScheduler, job_name
 from service.partitions import client_id, fair_share, partition_of, preferred, site_filters, split
+from store.deadletters import DeadLetters
 from store.state import StateStore
 from store.state.leases import PartitionsMismatch
+from tests.support.pg import PgServer
 
 # -- arithmetic -----------------------------------------------------------------------------------
 
@@ -153,16 +161,23 @@ def test_other_partition_count_is_refused_while_its_processes_live(pg_stores: Ca
     assert [lease.partition for lease in store.leases()] == [0, 1]
 
 
-def test_run_exclusive_runs_one_at_a_time(pg_stores: Callable[[], StateStore]) -> None:
-    a, b = pg_stores(), pg_stores()
-    inner: list[tuple[bool, object]] = []
-
-    def job() -> str:
-        inner.append(b.run_exclusive("job", lambda: "b"))
-        return "a"
-
-    assert a.run_exclusive("job", job) == (True, "a") and inner == [(False, None)]
-    assert b.run_exclusive("job", lambda: "b") == (True, "b")  # released after the run
+def test_epochs_never_repeat_when_the_partition_count_changes(pg_stores: Callable[[], StateStore]) -> None:
+    """4 → 2 → 4: the rows are made anew each time, at the largest epoch any row had, so a journal
+    entry recorded under partition 1 of 4 at epoch e can never match a later claim of it."""
+    store = pg_stores()
+    store.ensure_partitions(4, TTL_MS)
+    epochs = []
+    for _ in range(3):
+        e = store.claim(1, "a", TTL_MS)
+        assert e is not None and store.release(1, "a", e)
+        epochs.append(e)
+    store.ensure_partitions(2, TTL_MS)
+    assert store.claim(1, "b", TTL_MS) == max(epochs) + 1
+    store.ensure_partitions(4, TTL_MS)
+    assert min(lease.epoch for lease in store.leases()) >= max(epochs) + 1
+    again = store.claim(1, "c", TTL_MS)
+    assert again is not None and again > max(epochs) + 1
+    assert [lease.partition for lease in store.leases()] == [0, 1, 2, 3]  # the scheduler's row is not listed
 
 
 class _NoParts:
@@ -239,3 +254,190 @@ def test_fence_admits_the_partitions_still_held(pg_stores: Callable[[], StateSto
     assert [c.alert.site for c in changes] == [kept_site]
     assert [a.site for a in store.list_alerts()] == [kept_site]
     assert me._fenced == {1}
+
+
+# -- timing, outages, the scheduler lease ----------------------------------------------------------
+
+
+def _stopped(c: Cluster) -> Cluster:
+    """``c`` stops ticking as a paused or dead process would (its rows stay as they are)."""
+    c._stop.set()
+    assert c._thread is not None
+    c._thread.join(10)
+    return c
+
+
+def test_a_dead_process_s_partitions_are_claimed_within_one_ttl(pg_stores: Callable[[], StateStore]) -> None:
+    """Leases run 3/4 TTL from their last renewal and the survivor wakes when one runs out: the
+    claim comes within the TTL of the holder's last renewal, so within the TTL of its death."""
+    ttl_s = 3.0
+    a = Cluster(pg_stores(), 4, ttl_s, {"ingest"}, _NoParts())
+    a.start()
+    b = Cluster(pg_stores(), 4, ttl_s, {"ingest"}, _NoParts())
+    b.start()
+    deadline = time.monotonic() + 3 * ttl_s
+    while (len(a.held()), len(b.held())) != (2, 2):
+        assert time.monotonic() < deadline, (a.held(), b.held())
+        time.sleep(0.05)
+    lost = set(_stopped(a).held())
+    last_renewal = max(a._renewed_at[k] for k in lost)
+    while not lost <= set(b.held()):
+        assert time.monotonic() - last_renewal < 3 * ttl_s, b.held()
+        time.sleep(0.01)
+    took = time.monotonic() - last_renewal
+    print(f"claimed {took:.2f}s after the dead holder's last renewal (TTL {ttl_s:g}s)")
+    assert ttl_s * 0.75 - 0.05 < took < ttl_s  # not before its lease ran out; within the TTL
+    b.stop()
+
+
+def test_a_database_outage_longer_than_the_ttl_moves_no_partition(
+        pg_store: StateStore, pg_server: PgServer, pg_database: str) -> None:
+    """After an outage every heartbeat looks stale. Whoever ticks first must not take the others'
+    partitions (their journal entries would be skipped as superseded): for one TTL each process
+    claims only free ones and renews its own. A process that really died meanwhile (``dead``)
+    loses its partition after that TTL, not before."""
+    ttl_s = 2.0
+    stores = [StateStore(pg_database) for _ in range(3)]
+    try:
+        live = [Cluster(stores[i], 3, ttl_s, {"ingest"}, _NoParts()) for i in range(2)]
+        for c in live:
+            c.start()
+        dead = Cluster(stores[2], 3, ttl_s, {"ingest"}, _NoParts())
+        dead.start()
+        deadline = time.monotonic() + 5 * ttl_s
+        while [len(c.held()) for c in (*live, dead)] != [1, 1, 1]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        before = [c.held() for c in live]
+        dead_partition = next(iter(_stopped(dead).held()))
+        pg_server.stop()
+        time.sleep(3 * ttl_s)  # every lease and heartbeat runs out meanwhile
+        pg_server.start()
+        t_back = time.monotonic()
+        while time.monotonic() - t_back < 0.5 * ttl_s:  # (the grace began when the server answered)
+            assert [c.held() for c in live] == before  # nobody lost or took anything
+            time.sleep(0.02)
+        owner = {lease.partition: lease.owner for lease in pg_store.leases()}
+        assert owner[dead_partition] == dead.id  # the grace: not yet taken
+        while not any(dead_partition in c.held() for c in live):
+            assert time.monotonic() - t_back < 6 * ttl_s, "the dead process's partition was never taken"
+            time.sleep(0.05)
+        for c, held in zip(live, before, strict=True):
+            assert {k: e for k, e in c.held().items() if k != dead_partition} == held
+            assert c._m_lost._value.get() == 0
+        for c in live:
+            c.stop()
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_nothing_is_claimed_until_the_journal_is_replayed(pg_stores: Callable[[], StateStore]) -> None:
+    journal_empty = [False]
+    c = Cluster(pg_stores(), 2, TTL_MS / 1000, {"ingest"}, _NoParts(), ready=lambda: journal_empty[0])
+    c.start()  # returns at once: the thread claims later
+    time.sleep(3 * TTL_MS / 1000)
+    assert c.held() == {} and c.waiting
+    assert [p.id for p in c.state.live_processes(c.lease_ms)] == [c.id]  # heartbeats go on meanwhile
+    journal_empty[0] = True
+    deadline = time.monotonic() + 10
+    while len(c.held()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert not c.waiting
+    c.stop()
+
+
+def test_the_scheduler_lease_runs_jobs_in_one_process_and_moves_when_it_stops(
+        pg_stores: Callable[[], StateStore]) -> None:
+    """A scheduler holder that stops ticking (SIGSTOP keeps its connection, and would have kept a
+    session advisory lock for good) loses the lease after the TTL; the other runs the jobs then."""
+    a = Cluster(pg_stores(), 1, TTL_MS / 1000, {"scheduler"}, _NoParts())
+    a.start()
+    b = Cluster(pg_stores(), 1, TTL_MS / 1000, {"scheduler", "ingest"}, _NoParts())
+    b.start()
+    runs: list[str] = []
+    jobs = {}
+    for name, c in (("a", a), ("b", b)):
+        sched = ClusterScheduler({"scheduler"})
+        sched.lease = c.holds_scheduler
+        jobs[name] = sched._wrap("escalation", lambda name=name: runs.append(name))
+    for job in jobs.values():
+        job()
+    assert runs == ["a"] and a.holds_scheduler() and not b.holds_scheduler()
+    assert b.held() == {0: 1}  # the partition is b's: a has no ingest role
+    _stopped(a)
+    deadline = time.monotonic() + 10
+    while not b.holds_scheduler():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    runs.clear()
+    for job in jobs.values():
+        job()
+    assert runs == ["b"]  # a, resumed, finds the lease gone before its next run
+    b.stop()
+    assert [lease.owner for lease in b.state.lease_table()[1] if lease.partition < 0] == [None]  # released
+
+
+def test_orphans_are_resolved_by_the_partition_holder_through_the_fence(
+        pg_stores: Callable[[], StateStore], tmp_path: Path) -> None:
+    """An alert whose site left the config is resolved by the process that holds the site's
+    partition, once it holds it, through the fence; not by every process at start, unfenced."""
+    n = 16
+    gone = next(f"GONE{i}" for i in range(100)
+                if not DISTRICT_SITES_IN[partition_of(f"GONE{i}", n)])
+    k = partition_of(gone, n)
+    store = pg_stores()
+    with_gone = parse_district({**DISTRICT_DATA, "sites": [*DISTRICT_DATA["sites"], _site(gone)]}, "test")
+    old = AlertService(with_gone, store)
+    old.apply_signals([Signal.fire(AlertKey("lel", gone, "d1", "vapor_lel"), family="gas_station",
+                                   kind="threshold", at_ms=int(time.time() * 1000), severity=Severity.RED,
+                                   value=80.0)])
+    old.stop()
+    alerts = AlertService(DISTRICT, store, resolve_orphans=False)  # what a clustered process does
+    alerts.start()
+    try:
+        assert [a.state for a in store.list_alerts()] == [AlertState.OPEN]
+        cluster = Cluster(store, n, 60.0, {"ingest"}, _NoParts())
+        store.ensure_partitions(n, 60_000)
+        alerts.lifecycle.fence = LeaseFence(cluster, n, DISTRICT.sites)
+        engine = PartitionedEngine(DISTRICT, n)
+        ingests = IngestSet(DISTRICT, store, n, "mqtt://127.0.0.1:1", writer=None,  # type: ignore[arg-type]
+                            on_batch=alerts.submit_batch, dead_letters=DeadLetters(tmp_path / "dl"),
+                            registry=CollectorRegistry(), engine=engine, resolve=alerts.apply_signals)
+        stale = store.claim(k, cluster.id, 60_000)
+        assert stale is not None and store.release(k, cluster.id, stale)
+        assert store.claim(k, "someone-else", 60_000) is not None
+        cluster._held[k] = stale  # this process believes it still holds k: the fence says no
+        ingests.open(k, stale)
+        assert [a.state for a in store.list_alerts()] == [AlertState.OPEN]
+        assert cluster._m_fenced._value.get() == 1
+        ingests.close(k, False)
+        assert store.release(k, "someone-else", stale + 1)
+        epoch = store.claim(k, cluster.id, 60_000)
+        assert epoch is not None
+        cluster._held[k], cluster._fenced = epoch, set()
+        ingests.open(k, epoch)
+        [alert] = store.list_alerts()
+        assert alert.state is AlertState.RESOLVED
+        ingests.close(k, True)
+    finally:
+        alerts.stop()
+
+
+DISTRICT_DATA: dict[str, Any] = {
+    "district": "fence", "timezone": "UTC",
+    "departments": [{"id": "safety", "name": "S", "kind": "comprehensive"},
+                    {"id": "street_a", "name": "A", "kind": "territorial"}],
+    "streets": [{"id": "a", "name": "A", "office": "street_a"}],
+    "sites": [{"id": f"S{i}", "name": f"S{i}", "family": "gas_station", "street": "a", "sector": "safety"}
+              for i in range(8)],
+    "rules": [{"id": "lel", "family": "gas_station", "metric": "vapor_lel", "kind": "threshold",
+               "direction": "above", "levels": {"red": 50}}],
+    "routing": [{"match": {}, "notify": ["sector"]}],
+}
+DISTRICT_SITES_IN = split(DISTRICT.sites, 16)
+
+
+def _site(site: str) -> dict[str, str]:
+    return {"id": site, "name": site, "family": "gas_station", "street": "a", "sector": "safety"}

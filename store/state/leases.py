@@ -7,23 +7,30 @@ Every change is one conditional UPDATE, so two processes racing for a partition 
 - renew (the heartbeat): ``until := now + ttl`` where ``owner = me AND epoch = mine``;
 - release: ``owner := NULL`` where ``owner = me AND epoch = mine``.
 
+Epochs never repeat for a partition number: rows made anew (``SAFEWATCH_PARTITIONS`` changed)
+start at the largest epoch any row had, so after N went 4 → 2 → 4 a journal entry of the first
+4-partition era cannot match a new claim of the same partition again.
+
+The scheduler's district-wide jobs (escalation, overdue hazards, retention, ...) run under one
+more lease of the same kind, the row ``SCHEDULER`` (partition -1): held, renewed and taken over
+exactly like a partition's, so a process paused while holding it loses it after the TTL. (A
+session advisory lock would stay with a paused process's open TCP connection indefinitely.)
+
 Fencing: a book write for a partition runs ``holds()`` in its own transaction, which reads the
 lease rows ``FOR SHARE``: a claim by another process (an UPDATE of the row) waits for that
 transaction to end, and once it has claimed, the old owner's check fails. So a process paused past
 its lease cannot write over its successor, whatever its own clock says. A journal entry replayed
 at start-up (``at_epoch``) is checked the same way against the epoch it was recorded under.
 
-On SQLite there is one process and no leases: ``run_exclusive`` just runs the job.
+On SQLite there is one process: the rows exist, but every partition is its own and jobs just run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -33,7 +40,7 @@ from store.state.session import SessionSource
 
 log = logging.getLogger(__name__)
 PARTITIONS_LOCK = 0x5AFE_1EA5  # pg advisory lock key: "safewatch lease rows"
-T = TypeVar("T")
+SCHEDULER = -1  # the lease row of the scheduler role's district-wide jobs (not a partition)
 _PG_NOW_MS = text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
 
 
@@ -58,11 +65,6 @@ class ProcessInfo:
     partitions: int
     started_ms: int
     heartbeat_ms: int
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory lock key for a job name."""
-    return zlib.crc32(f"safewatch:{name}".encode()) - (1 << 31)
 
 
 def db_now_ms(s: Session) -> int:
@@ -150,10 +152,11 @@ class LeaseStore(SessionSource):
     # -- leases ---------------------------------------------------------------------------------
 
     def ensure_partitions(self, n: int, ttl_ms: int) -> None:
-        """Makes rows 0..n-1 exist for ``n`` partitions.
+        """Makes rows 0..n-1 exist for ``n`` partitions, and the ``SCHEDULER`` row.
 
         Rows of another N are replaced when no live process uses it; otherwise raises
-        PartitionsMismatch naming SAFEWATCH_PARTITIONS and both values.
+        PartitionsMismatch naming SAFEWATCH_PARTITIONS and both values. New rows start at the
+        largest epoch of any row, so no epoch is ever handed out twice for a partition number.
         """
         with self._write() as s:
             if s.bind is not None and s.bind.dialect.name == "postgresql":
@@ -161,19 +164,22 @@ class LeaseStore(SessionSource):
                 # violation for all but one): one at a time; the rest then find them there.
                 s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITIONS_LOCK})
             now = db_now_ms(s)
-            others = {int(r.partitions) for r in s.scalars(select(LeaseRow).where(LeaseRow.partitions != n))}
+            others = {int(r.partitions) for r in s.scalars(
+                select(LeaseRow).where(LeaseRow.partitions != n, LeaseRow.partition >= 0))}
             live = s.scalars(select(ProcessRow.partitions).where(ProcessRow.heartbeat_ms > now - ttl_ms,
                                                                  ProcessRow.partitions != n)).all()
             if live:
                 raise PartitionsMismatch(
                     f"SAFEWATCH_PARTITIONS={n}: live processes on this state database use {live[0]}; "
                     "every process of a district needs the same value")
+            floor = int(s.scalar(select(func.max(LeaseRow.epoch))) or 0)
             if others:
                 log.warning("leases: replacing the rows of %s partitions with %d", sorted(others), n)
-                s.execute(delete(LeaseRow).where(LeaseRow.partitions != n))
+                s.execute(delete(LeaseRow).where(LeaseRow.partitions != n, LeaseRow.partition >= 0))
             have = set(s.scalars(select(LeaseRow.partition)))
-            s.add_all(LeaseRow(partition=k, partitions=n, owner=None, epoch=0, lease_until_ms=0)
-                      for k in range(n) if k not in have)
+            s.add_all(LeaseRow(partition=k, partitions=0 if k == SCHEDULER else n, owner=None, epoch=floor,
+                               lease_until_ms=0)
+                      for k in (SCHEDULER, *range(n)) if k not in have)
 
     def db_now(self) -> int:
         """The database's clock in epoch ms (lease times are on it)."""
@@ -181,19 +187,28 @@ class LeaseStore(SessionSource):
             return db_now_ms(s)
 
     def leases(self) -> list[Lease]:
+        """The partitions' leases, in order (the ``SCHEDULER`` row left out)."""
         with self._read() as s:
             return [Lease(r.partition, r.owner, r.epoch, r.lease_until_ms)
-                    for r in s.scalars(select(LeaseRow).order_by(LeaseRow.partition))]
+                    for r in s.scalars(select(LeaseRow).where(LeaseRow.partition >= 0).order_by(LeaseRow.partition))]
+
+    def lease_table(self) -> tuple[int, list[Lease]]:
+        """(database now, every lease row, the ``SCHEDULER`` row included) read at one moment."""
+        with self._read() as s:
+            now = db_now_ms(s)
+            return now, [Lease(r.partition, r.owner, r.epoch, r.lease_until_ms)
+                         for r in s.scalars(select(LeaseRow).order_by(LeaseRow.partition))]
 
     def claimable(self) -> list[int]:
         """Partitions free or expired now, in order."""
         with self._read() as s:
             now = db_now_ms(s)
-            q = select(LeaseRow.partition).where((LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
+            q = select(LeaseRow.partition).where(
+                LeaseRow.partition >= 0, (LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
             return sorted(int(p) for p in s.scalars(q))
 
     def claim(self, partition: int, owner: str, ttl_ms: int) -> int | None:
-        """Takes the partition if it is free or expired; returns the new epoch, or None."""
+        """Takes the partition (or ``SCHEDULER``) if it is free or expired; returns the new epoch, or None."""
         with self._write() as s:
             now = db_now_ms(s)
             q = (update(LeaseRow)
@@ -241,22 +256,3 @@ class LeaseStore(SessionSource):
     def lease_count(self) -> int:
         with self._read() as s:
             return int(s.scalar(select(func.count()).select_from(LeaseRow)) or 0)
-
-    # -- scheduler ------------------------------------------------------------------------------
-
-    def run_exclusive(self, name: str, fn: Callable[[], T]) -> tuple[bool, T | None]:
-        """Runs ``fn`` unless another process runs the job ``name`` right now (a PostgreSQL
-        session advisory lock, taken without waiting); returns (ran, result). SQLite: runs it."""
-        if self._engine.dialect.name != "postgresql":
-            return True, fn()
-        key = lock_key(name)
-        with self._engine.connect() as conn:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-            conn.commit()
-            if not got:
-                return False, None
-            try:
-                return True, fn()
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
