@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.durations import parse_duration
 
 ROLES = ("ingest", "api", "delivery", "scheduler")  # SAFEWATCH_ROLES (contract section 12)
+COOKIE_SECURE = ("auto", "true", "false")  # SAFEWATCH_COOKIE_SECURE
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     webhook_deny: str = ""
     # People (contract section 9): an idle signed-in session ends after this (a duration: 12h).
     session_idle: str = "12h"
+    # The session cookie's Secure flag: auto (when the request's scheme is https, as uvicorn sees
+    # it: behind a TLS proxy, only with its proxy headers trusted), true or false (docs/people.md).
+    cookie_secure: str = "auto"
     # Retention (issue 10): raw readings, and the hourly rollup (durations; 0 keeps forever).
     retention_raw: str = "90d"
     retention_rollup: str = "1825d"
@@ -47,6 +51,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_session_idle(cls, v: str) -> str:
         return _duration_at_least("SAFEWATCH_SESSION_IDLE", v, 1.0, "at least 1s")
+
+    @field_validator("cookie_secure", mode="before")
+    @classmethod
+    def _check_cookie_secure(cls, v: object) -> str:
+        value = str(v).strip().lower()
+        if value not in COOKIE_SECURE:
+            raise ValueError(f"SAFEWATCH_COOKIE_SECURE={v!r}: expected one of {', '.join(COOKIE_SECURE)}")
+        return value
 
     @field_validator("roles")
     @classmethod
