@@ -3,11 +3,17 @@
 FastAPI answers a request it cannot validate with 422 and a list under ``detail``; clients of
 this API read ``detail`` as a sentence, so the list moves to ``errors`` and ``detail`` says
 in words which parameter is wrong and why.
+
+Whatever the caller sent, the answer must encode: JSON responses refuse NaN and infinities, and
+UTF-8 cannot carry a lone surrogate, both of which a validation error may quote from the
+request. So every text of an error answer is made encodable, and an error's ``input`` is kept
+only when it is a short scalar (the whole body it often is may be large, or hold a password).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +39,50 @@ class ApiError(Exception):
         self.headers = headers
 
 
+MAX_INPUT_CHARS = 200
+
+
+def safe_text(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes: encodable as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clean(value: Any) -> Any:
+    """A validation error's part as JSON can carry it: text encodable, numbers finite."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf"
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _input(value: Any) -> tuple[bool, Any]:
+    """(keep, value) for an error's ``input``: short scalars only."""
+    if value is None or isinstance(value, bool | int | float):
+        return True, _clean(value)
+    if isinstance(value, str):
+        text = safe_text(value)
+        return True, text if len(text) <= MAX_INPUT_CHARS else text[:MAX_INPUT_CHARS] + "…"
+    return False, None
+
+
+def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors without ``ctx`` and ``url``, with a short scalar ``input`` at most, encodable."""
+    out = []
+    for e in errors:
+        item = {k: _clean(v) for k, v in e.items() if k not in ("ctx", "url", "input")}
+        if "input" in e:
+            keep, value = _input(e["input"])
+            if keep:
+                item["input"] = value
+        out.append(item)
+    return out
+
+
 def _where(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("query", "path", "header", "body", "cookie"):
@@ -52,19 +102,19 @@ def describe(errors: Sequence[Any]) -> str:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": exc.detail}, exc.status, headers=exc.headers)
+    return JSONResponse({"detail": safe_text(exc.detail)}, exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return JSONResponse({"detail": detail}, exc.status_code, headers=getattr(exc, "headers", None))
+    return JSONResponse({"detail": safe_text(detail)}, exc.status_code, headers=getattr(exc, "headers", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: v for k, v in e.items() if k != "ctx" and k != "url"} for e in exc.errors()]
-    body = {"detail": describe(errors), "errors": jsonable_encoder(errors)}
+    errors = clean_errors(exc.errors())
+    body = {"detail": describe(errors), "errors": _clean(jsonable_encoder(errors))}
     return JSONResponse(body, 422)
 
 

@@ -9,7 +9,11 @@
   levels; deep nesting otherwise exhausts the parser's recursion) → 422; not UTF-8 → 400; a
   string holding a control character other than tab and newline (a carriage return would let
   a note forge an e-mail or HTTP header line downstream, a NUL truncates it in C libraries)
-  → 422 naming the field. Malformed JSON is left to FastAPI, which answers 422.
+  → 422 naming the field. Anything else orjson refuses → 400 naming orjson's reason: syntax
+  errors, and what Python's ``json`` (FastAPI's parser) would take and fail on later with a
+  500: ``NaN``/``Infinity``, a number past a double (``1e999``), a lone surrogate escape
+  (``"\\ud800"``, which no UTF-8 response can carry). A leading UTF-8 BOM is tolerated, as
+  FastAPI tolerates it.
 
 Every refusal is ``{"detail": "..."}`` like the rest of the API (contract section 5).
 """
@@ -79,7 +83,7 @@ def _walk(doc: Any) -> str | None:
 def json_problem(body: bytes) -> tuple[int, str] | None:
     """(status, detail) for a JSON body this API refuses before parsing it properly, or None."""
     try:
-        doc = orjson.loads(body)
+        doc = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))
     except orjson.JSONDecodeError as err:
         if "depth" in str(err).lower() or "recursion" in str(err).lower():
             return 422, f"JSON body nested too deeply (more than {MAX_DEPTH} levels)"
@@ -87,7 +91,8 @@ def json_problem(body: bytes) -> tuple[int, str] | None:
             body.decode("utf-8")
         except UnicodeDecodeError as uerr:
             return 400, f"request body is not valid UTF-8 (byte 0x{body[uerr.start]:02x} at offset {uerr.start})"
-        return None  # a syntax error: FastAPI says where (422)
+        # orjson's message names the reason and the position, never the input itself.
+        return 400, f"request body is not valid JSON ({err})"
     problem = _walk(doc)
     return None if problem is None else (422, problem)
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+import orjson
 import pytest
 
 from api.limits import JSON_LIMIT, MAX_DEPTH, UPLOAD_LIMIT, BodyLimits
@@ -55,6 +56,17 @@ HOSTILE_JSON: list[tuple[str, bytes, tuple[int, ...], str]] = [
      "body.note: control character U+000D"),
     ("NUL in a note", b'{"note": "done\\u0000; rm -rf /"}', (422,), "U+0000"),
     ("control character in a key", b'{"no\\u001bte": "x"}', (422,), "key holds the control character"),
+    # Python's json takes these, and the request then failed with a 500 (an unencodable echo, a
+    # non-finite float): refused before any route runs.
+    ("lone high surrogate escape", b'{"note": "\\ud800"}', (400,), "not valid JSON"),
+    ("lone low surrogate escape", b'{"note": "ok \\udfff"}', (400,), "not valid JSON"),
+    ("lone surrogate in a key", b'{"\\ud83d": 1}', (400,), "not valid JSON"),
+    ("NaN", b'{"note": NaN}', (400,), "not valid JSON"),
+    ("Infinity", b'{"value": Infinity, "note": "x"}', (400,), "not valid JSON"),
+    ("-Infinity", b'{"until": -Infinity}', (400,), "not valid JSON"),
+    ("1e999", b'{"min_severity": 1e999, "note": "x"}', (400,), "not valid JSON"),
+    ("bare NaN", b"NaN", (400,), "not valid JSON"),
+    ("syntax error", b'{"note": "x",}', (400,), "not valid JSON"),
 ]
 
 
@@ -133,3 +145,33 @@ def test_path_traversal_in_ids_is_refused_everywhere(shared_api: Api, value: str
         resp = shared_api.client.request(method, url, headers=ADMIN, **kwargs)
         refused(resp, 400, 403, 404, 405, 409, 422)
         assert "root:" not in resp.text and not any(k.lower().startswith("x-injected") for k in resp.headers)
+
+
+def test_a_utf8_bom_before_json_is_tolerated_as_before(shared_api: Api) -> None:
+    resp = shared_api.client.post("/api/v1/tokens", content=b'\xef\xbb\xbf{"department": "commerce"}',
+                                  headers={**ADMIN, "Content-Type": "application/json"})
+    assert resp.status_code == 201, resp.text
+
+
+def test_validation_errors_never_echo_what_cannot_be_encoded() -> None:
+    """Defence in depth: whatever reaches a validation error (a lone surrogate, NaN, the whole
+    body with a password in it), the 422 answer encodes, and only short scalars are quoted."""
+    from fastapi.exceptions import RequestValidationError
+
+    from api.errors import MAX_INPUT_CHARS, _validation_error
+    errors = [
+        {"type": "string_type", "loc": ("body", "note\ud800"), "msg": "bad \udfff", "input": "x\ud800y"},
+        {"type": "float_type", "loc": ("body", "value"), "msg": "finite", "input": float("nan"),
+         "ctx": {"error": ValueError("x")}},
+        {"type": "missing", "loc": ("body", "password"), "msg": "Field required",
+         "input": {"username": "u", "password": "secret"}},
+        {"type": "string_too_long", "loc": ("body", "note"), "msg": "too long", "input": "x" * 5000},
+    ]
+    resp = asyncio.run(_validation_error(None, RequestValidationError(errors)))  # type: ignore[arg-type]
+    assert resp.status_code == 422
+    body = orjson.loads(resp.body)
+    assert "body note\\ud800: bad \\udfff" in body["detail"]
+    got = body["errors"]
+    assert got[0]["input"] == "x\\ud800y" and got[1]["input"] == "nan" and "ctx" not in got[1]
+    assert "input" not in got[2] and b"secret" not in resp.body
+    assert len(got[3]["input"]) == MAX_INPUT_CHARS + 1
