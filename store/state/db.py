@@ -4,7 +4,15 @@ SQLite runs in WAL mode with a busy timeout, and write transactions start with
 ``BEGIN IMMEDIATE``: a deferred transaction that reads first and writes later can fail
 with "database is locked" without waiting, because SQLite cannot upgrade a stale read
 snapshot; taking the write lock up front makes writers queue on the busy timeout instead.
-PostgreSQL URLs are mapped to the psycopg 3 driver.
+PostgreSQL URLs are mapped to the psycopg 3 driver, with time limits on the network: a state
+database host that stops answering (a cable pulled, a firewall dropping packets) otherwise holds
+the book writer's thread for as long as TCP retransmits (15 minutes on Linux) while the journal,
+which exists for exactly this, waits. ``connect_timeout`` bounds a new connection, TCP keepalives
+notice a silent peer while we wait for an answer, and ``tcp_user_timeout`` a peer that stopped
+acknowledging what we sent. Each raises OperationalError, which the book writer takes for an
+outage (it journals). No ``statement_timeout``: a report's long query is legitimate, and a
+blackholed host is the network's problem, not the query's. A value in the URL's query string
+(``?connect_timeout=10``) wins over these.
 """
 
 from __future__ import annotations
@@ -20,6 +28,14 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 3,  # s: TCP and the server's startup answer
+    "keepalives": 1,
+    "keepalives_idle": 5,  # s of silence before the first probe
+    "keepalives_interval": 2,
+    "keepalives_count": 3,  # unanswered probes: a dead peer is noticed after ~11 s
+    "tcp_user_timeout": 10_000,  # ms sent data may stay unacknowledged
+}
 WRITE = {"sqlite_begin": "IMMEDIATE"}
 MIGRATION_LOCK = 0x5AFE_3A7C  # pg advisory lock key: "safewatch state migrations"
 # Alembic keeps the running migration context in module globals: one migration at a time
@@ -85,7 +101,8 @@ def create_state_engine(url: str) -> Engine:
                                                      "timeout": BUSY_TIMEOUT_MS / 1000})
         _sqlite_setup(engine)
         return engine
-    return create_engine(sa_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in sa_url.query}
+    return create_engine(sa_url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 
 def _sqlite_setup(engine: Engine) -> None:
