@@ -15,7 +15,7 @@ from domain.settings import Settings
 from notify import TargetPolicy
 from store.influx import InfluxClient
 from store.state import StateStore
-from supervision.service import SupervisionService
+from supervision import SupervisionService
 
 
 @dataclass

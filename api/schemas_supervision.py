@@ -13,9 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.schemas import StrictIn
 from domain.hazards import Attachment, Hazard
-from supervision.credit import CreditScore
-from supervision.json import attachment_json, hazard_json
-from supervision.reports import ReportRow
+from supervision import CreditScore, ReportRow, attachment_json, hazard_json
 
 LevelName = Literal["general", "major"]
 SourceName = Literal["alert", "self_report", "inspection"]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from api.deps import API_CHECKS, Caller, Ctx, SiteScope, State, sees_site, visible_site
 from api.routes import AUTH_RESPONSES, NOT_FOUND
 from api.schemas_supervision import CreditOut
-from supervision.credit import credit_scores
+from supervision import credit_scores
 
 router = APIRouter(prefix="/api/v1", tags=["credit"], dependencies=API_CHECKS, responses=AUTH_RESPONSES)
 

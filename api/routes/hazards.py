@@ -34,9 +34,7 @@ from api.schemas_supervision import (
 from domain.hazards import HazardLevel, HazardSource, HazardState, Plan
 from domain.principal import Principal, Role
 from store.state.hazard_reads import HazardFilter
-from supervision.errors import HazardError
-from supervision.evidence import CHUNK, MAX_BYTES, read_evidence
-from supervision.ledger import Ledger
+from supervision import EVIDENCE_CHUNK, EVIDENCE_MAX_BYTES, HazardError, Ledger, read_evidence
 
 router = APIRouter(prefix="/api/v1/hazards", tags=["hazards"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES)
@@ -160,7 +158,7 @@ def verify(hazard_id: str, body: VerifyIn, request: Request, ctx: Ctx, caller: C
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(CHUNK):
+    while chunk := await upload.read(EVIDENCE_CHUNK):
         yield chunk
 
 
@@ -171,8 +169,8 @@ async def add_attachment(hazard_id: str, request: Request, ctx: Ctx, caller: Cal
     # Async only to read the upload in chunks; the state database calls block, so each runs in
     # the threadpool and the event loop (the SSE streams, every other request) keeps going.
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BYTES + MULTIPART_SLACK:
-        raise ApiError(413, f"file: larger than {MAX_BYTES // (1024 * 1024)} MB ({declared} bytes sent)")
+    if declared.isdigit() and int(declared) > EVIDENCE_MAX_BYTES + MULTIPART_SLACK:
+        raise ApiError(413, f"file: larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB ({declared} bytes sent)")
     ledger = get_ledger(request, ctx, state)
     with answers():  # 404 before reading a body the caller cannot attach
         await run_in_threadpool(ledger.readable, caller, hazard_id)

@@ -16,8 +16,7 @@ from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, Responses
 from api.schemas_supervision import ReportRowOut
 from store.state.records import dt_to_ms
-from supervision.access import sees
-from supervision.reports import hazard_report, to_csv, to_xlsx
+from supervision import hazard_report, sees, to_csv, to_xlsx
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES)
