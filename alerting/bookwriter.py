@@ -7,6 +7,12 @@ state database is away, once they are fsynced in the ``Journal``. A slow databas
 slows the acknowledgements (and, through the broker's in-flight window, the inflow), never
 the decoding. Nothing is dropped: without a journal, signals wait for the database.
 
+A signal the book refuses for another reason than an outage (a value a column cannot hold, a
+race with another process the constraint caught) is applied alone, so it cannot hold back the
+rest; it is then counted (``safewatch_book_refused_signals``), logged, and kept with the reason in
+the dead letters (``reason: book_refused``, the signal as JSON): its messages are acknowledged,
+since applying it again would fail again, but it is not silently gone.
+
 Order is kept: while the journal holds entries, new signals are journaled behind them, and
 the journal is replayed, oldest first, as soon as the database answers again (probed every
 ``retry_s``). With leased partitions each entry records the lease its signals were produced
@@ -29,12 +35,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from prometheus_client import CollectorRegistry, Gauge
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from alerting.journal import ALL_PARTITIONS, Batch, Journal, JournalEntry, JournalError, LeaseMark, lease_runs
+from alerting.journal import (
+    ALL_PARTITIONS,
+    Batch,
+    Journal,
+    JournalEntry,
+    JournalError,
+    LeaseMark,
+    lease_runs,
+    signal_to_json,
+)
 from alerting.lifecycle import Change, Fence, Superseded
 from domain.alerts import Signal
+from store.deadletters import DeadLetters
 from store.state.records import dt_to_ms
 from store.state.store import StateStore
 
@@ -109,16 +126,17 @@ class BookWriter:
     (see ``alerting.journal``); ``partition`` is written into journal entries without a lease.
     ``fence`` gives the lifecycle's fence once leases divide the sites (contract section 12): each
     signal's partition lease is taken from it at submission, journal entries carry it and the
-    replay is fenced on it.
+    replay is fenced on it. ``dead_letters`` keeps the signals the book refuses (None: logged only).
     """
 
     def __init__(self, apply: Apply, after: Callable[[list[Change]], None], journal: Journal | None,
                  guard: Callable[[Sequence[Signal]], list[Signal]], *, partition: str = ALL_PARTITIONS,
                  fence: Callable[[], Fence | None] = lambda: None,
                  registry: CollectorRegistry | None = None, max_queue: int = MAX_QUEUE,
-                 retry_s: float = RETRY_S) -> None:
+                 retry_s: float = RETRY_S, dead_letters: DeadLetters | None = None) -> None:
         self._apply, self._after, self._guard = apply, after, guard
         self.journal = journal
+        self.dead_letters = dead_letters
         self.partition = partition
         self._fence = fence
         self._retry_s = retry_s
@@ -133,6 +151,9 @@ class BookWriter:
               registry=reg).set_function(lambda: len(self._queue))
         Gauge("safewatch_journal_depth", "Journal entries waiting for the state database",
               registry=reg).set_function(lambda: self.journal_depth)
+        self._refused = Counter("safewatch_book_refused_signals",
+                                "Engine signals the alert book refused (not an outage); kept in the dead letters",
+                                registry=reg)
 
     @property
     def journal_depth(self) -> int:
@@ -270,10 +291,22 @@ class BookWriter:
                 except Superseded:  # claimed between two of these transactions
                     self._after(changes)
                     raise
-                except SQLAlchemyError:
-                    log.exception("alerting: the book refused the signal for %s; dropped", sig.key)
+                except SQLAlchemyError as err:
+                    self._refuse(sig, err)
         self._after(changes)
         return changes
+
+    def _refuse(self, sig: Signal, err: SQLAlchemyError) -> None:
+        """A signal the book will not take: counted, logged, kept in the dead letters."""
+        self._refused.inc()
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        log.error("alerting: the book refused the signal for %s (%s); kept in the dead letters",
+                  sig.key, reason, exc_info=err)
+        if self.dead_letters is not None:
+            k = sig.key
+            self.dead_letters.add("book_refused", f"{k.rule}/{k.site}/{k.device}/{k.metric}",
+                                  orjson.dumps(signal_to_json(sig)), f"the alert book refused it: {reason}",
+                                  sig.at_ms)
 
     def replay(self) -> bool:
         """Applies journal entries in order; True when the journal is empty afterwards."""

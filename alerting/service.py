@@ -9,6 +9,14 @@ the writer thread writes the ``alert_event`` points through the InfluxDB writer,
 the SSE broadcaster and wakes the delivery worker. ``handle_batch`` is the same, waiting for
 the ticket (tools, tests). Before ``start()`` the book is written on the caller's thread.
 
+The engine raising is a bug, but one reading must not cost the alerts of a whole batch, nor
+vanish silently: when it raises, the batch is judged again one reading at a time, the reading
+it fails on is counted (``safewatch_engine_errors{judged="failed"}``) and kept in the dead
+letters (``reason: engine_error``) and the rest of the batch goes on. The readings judged before
+the failure lost their signals with the exception, and judging them again raises no change the
+engine already took in, so they are counted (``judged="again"``) and dead-lettered too, saying
+an alert change of theirs may be missing. Every reading itself is in InfluxDB either way.
+
 At construction the engine is told what the book says is firing (open and acknowledged
 alerts), so a restart after SIGKILL neither forgets an alert nor fires it again.
 
@@ -22,12 +30,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+import orjson
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -41,7 +51,7 @@ from alerting.restore import WindowRestorer, restore_windows
 from alerting.route import Router
 from domain.alerts import Alert, AlertState, Signal
 from domain.district import District
-from domain.readings import Batch
+from domain.readings import Batch, DeviceStatus, Reading
 from notify import (
     Broadcaster,
     Channel,
@@ -54,6 +64,7 @@ from notify import (
     TargetPolicy,
     WebhookChannel,
 )
+from store.deadletters import DeadLetters
 from store.history import QueryClient
 from store.lineproto import point_line
 from store.state.records import dt_to_ms
@@ -69,6 +80,7 @@ HOUSEKEEPING_S = 60.0
 KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000  # delivered/failed outbox rows and ended silences
 SYNC_WAIT_S = 60.0  # handle_batch/apply_signals/sweep wait this long for the book writer
 DB_DOWN = (OperationalError, InterfaceError)  # worth retrying later, unlike a refused value
+ENGINE_ERROR_LOG_S = 10.0  # a bug hit by every batch logs its traceback this often, not per batch
 
 
 class Writer(Protocol):
@@ -111,8 +123,9 @@ def alert_event_line(change: Change) -> bytes:
 class AlertService:
     """``writer`` (InfluxDB), ``publisher`` (MQTT) and ``registry`` may be None: no points, no
     MQTT channel, a private registry. ``targets`` says where notifications may go (contract
-    section 6; by default nowhere loopback, link-local or unspecified). Keyword options tune
-    delivery, flapping and job intervals."""
+    section 6; by default nowhere loopback, link-local or unspecified). ``dead_letters`` keeps
+    what the engine or the book could not take (None: logged and counted only). Keyword options
+    tune delivery, flapping and job intervals."""
 
     def __init__(self, district: District, state: StateStore, writer: Writer | None = None,
                  publisher: Publisher | None = None, registry: CollectorRegistry | None = None, *,
@@ -121,8 +134,9 @@ class AlertService:
                  flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
                  sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S,
                  journal: Journal | None = None, partition: str = ALL_PARTITIONS,
-                 resolve_orphans: bool = True) -> None:
+                 resolve_orphans: bool = True, dead_letters: DeadLetters | None = None) -> None:
         self.district = district
+        self.dead_letters = dead_letters
         self.state = state
         self.registry = registry if registry is not None else CollectorRegistry()
         self.engine = Engine(district)
@@ -149,7 +163,15 @@ class AlertService:
         self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
         # Without a journal (tests, tools) signals wait in the queue while the database is away.
         self.book = BookWriter(self.lifecycle.apply, self._after, journal, lambda sigs: unapplied(state, sigs),
-                               partition=partition, fence=lambda: self.lifecycle.fence, registry=self.registry)
+                               partition=partition, fence=lambda: self.lifecycle.fence, registry=self.registry,
+                               dead_letters=dead_letters)
+        self._engine_errors = Counter(
+            "safewatch_engine_errors", "Readings and statuses of batches the alert engine raised on: the one it "
+            "failed on, and those judged again after it (an alert change of theirs may be missing)",
+            ["judged"], registry=self.registry)
+        for judged in ("failed", "again"):
+            self._engine_errors.labels(judged)
+        self._engine_logged_at = -ENGINE_ERROR_LOG_S
         self._scheduler: BackgroundScheduler | None = None
         self._own_scheduler = False
         self._job_ids: list[str] = []
@@ -190,11 +212,50 @@ class AlertService:
         with self._lock:  # submitted under the engine lock: the book sees signals in engine order
             try:
                 signals = self.engine.process(batch)
-            except Exception:
-                log.exception("alerting: the engine failed on a batch of %d readings; skipped",
-                              len(batch.readings))
-                return None
+            except Exception as err:
+                signals = self._one_by_one(batch, err)
             return self.book.submit(signals) if signals else None
+
+    def _one_by_one(self, batch: Batch, first: Exception) -> list[Signal]:
+        """After the engine raised on ``batch``: each reading (then status) judged alone, the
+        failing ones and those judged before them dead-lettered (see the module docstring)."""
+        now = time.monotonic()
+        if now - self._engine_logged_at >= ENGINE_ERROR_LOG_S:
+            self._engine_logged_at = now
+            log.error("alerting: the engine failed on a batch of %d readings and %d statuses; judging it "
+                      "again one at a time", len(batch.readings), len(batch.statuses), exc_info=first)
+        items: list[Reading | DeviceStatus] = [*batch.readings, *batch.statuses]
+        signals: list[Signal] = []
+        first_failed: int | None = None
+        for i, item in enumerate(items):
+            one = Batch((item,)) if isinstance(item, Reading) else Batch((), (item,))
+            try:
+                signals += self.engine.process(one)
+            except Exception as err:
+                first_failed = i if first_failed is None else first_failed
+                self._engine_errors.labels("failed").inc()
+                self._dead_letter(item, f"the alert engine failed on it ({type(err).__name__}: {err}); "
+                                        "it raised no alert change")
+        # The first pass judged everything before the item it failed on; when the failure did
+        # not come back, it may have been anywhere.
+        before = items[:first_failed] if first_failed is not None else items
+        if before:
+            self._engine_errors.labels("again").inc(len(before))
+            for item in before:
+                self._dead_letter(item, "judged again after the alert engine failed on a later reading of its "
+                                        "batch: an alert change it raised may be missing")
+        return signals
+
+    def _dead_letter(self, item: Reading | DeviceStatus, detail: str) -> None:
+        if self.dead_letters is None:
+            return
+        if isinstance(item, Reading):
+            topic = f"{self.district.name}/{item.family}/{item.site}/{item.device}/telemetry"
+            payload = orjson.dumps({"ts": item.ts_ms, "values": dict(item.values)})
+        else:
+            topic = f"{self.district.name}/{item.family}/{item.site}/{item.device}/status"
+            payload = orjson.dumps({"ts": item.ts_ms, "online": item.online})
+        self.dead_letters.add("engine_error", topic, payload, detail, item.ts_ms)
 
     def handle_batch(self, batch: Batch) -> None:
         """``submit_batch``, returning once the book (or the journal) has the changes."""

@@ -208,9 +208,18 @@ class Ingest:
         if readings or statuses:
             try:
                 pending = self.on_batch(Batch(tuple(readings), tuple(statuses)))
-            except Exception:
+            except Exception as exc:
+                # A bug past the engine (which isolates its own failures): holding the acks back
+                # would stall the broker's window on every redelivery of the same batch, so the
+                # messages are acknowledged, their readings being stored, and each is kept in the
+                # dead letters saying its alert changes were never recorded.
                 self._m.handoff_errors.inc()
-                log.exception("alert engine hand-off failed on a batch of %d readings", len(readings))
+                log.exception("alert engine hand-off failed on a batch of %d readings; its %d messages are "
+                              "in the dead letters", len(readings), len(msgs))
+                detail = (f"the alert engine hand-off failed ({type(exc).__name__}: {exc}): its readings are "
+                          "stored, the alert changes they raise were not recorded")
+                for m in msgs:
+                    self.dead_letters.add("handoff_error", m.topic, m.payload, detail, m.received_ms)
         if pending is None:
             both.done()
         else:

@@ -134,7 +134,7 @@ class Runtime:
             raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
         clustered = self.state.backend == "postgresql"
         self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
-                                   journal=journal,
+                                   journal=journal, dead_letters=self.dead_letters,
                                    targets=self.targets, resolve_orphans=not clustered)
         if clustered:  # the SSE stream also carries what other processes commit
             self.relay = Relay(self.state, self.alerts.broadcaster,

@@ -164,6 +164,11 @@ def test_a_failing_engine_hand_off_never_stops_ingest(stack: StackInfo, district
         wait_until(lambda: rig.metric("safewatch_readings_accepted_total") == 20, 15, "readings accepted")
         assert rig.metric("safewatch_batch_handoff_errors_total") >= 1
         wait_until(lambda: len(rig.rows('SELECT * FROM "gas_station"')) == 20, 10, "points written")
+        # Acknowledged (a redelivery would fail again), but not silently: each message is kept.
+        wait_until(lambda: rig.dead.path.exists() and len(rig.dead_letters()) == 20, 5, "dead letters")
+        assert {d["reason"] for d in rig.dead_letters()} == {"handoff_error"}
+        assert "RuntimeError: engine bug" in rig.dead_letters()[0]["detail"]
+        wait_until(lambda: rig.ingest.unacked == 0, 5, "acknowledged")
     finally:
         stop_rig(rig)
 
