@@ -144,13 +144,21 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _make_dirs(directory: Path) -> None:
+    """``mkdir -p``, each new folder's name made durable in its parent (see ``_fsync_dir``)."""
+    missing = [d for d in (directory, *directory.parents) if not d.exists()]
+    directory.mkdir(parents=True, exist_ok=True)
+    for d in reversed(missing):
+        _fsync_dir(d.parent)
+
+
 class Journal:
     """The journal in ``directory`` (created). Thread-safe; one process per directory (locked)."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            _make_dirs(directory)
             self._lockfh = open(directory / LOCK, "w")  # noqa: SIM115 - held for the journal's life
             try:  # two writers would interleave entries and each replay the other's
                 fcntl.flock(self._lockfh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,7 +168,12 @@ class Journal:
                                    "process its own SAFEWATCH_DATA_DIR") from None
             self._applied_seq, self._applied_off = self._read_marker()
             self._last_seq, self._pending = self._scan()
+            created = not (directory / LOG).exists()
             self._fh = open(directory / LOG, "ab")  # noqa: SIM115 - kept open for appends
+            if created:
+                # An append's fsync makes the file's content durable, not its name in the folder:
+                # without this a power cut could take journal.log, acknowledged entries and all.
+                _fsync_dir(directory)
         except OSError as err:
             raise JournalError(f"journal {directory}: {err.strerror or err}") from err
         self._lock = threading.Lock()

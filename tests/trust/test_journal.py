@@ -83,3 +83,25 @@ def test_one_process_per_journal(tmp_path: Path) -> None:
         Journal(tmp_path)
     first.close()
     Journal(tmp_path).close()  # free again once closed (or once its process died)
+
+
+def test_new_files_and_folders_are_made_durable_in_their_parent(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # An fsync of journal.log keeps its content, not its name: the folder must be fsynced as well,
+    # or a power cut right after the first acknowledged append could take the whole file.
+    import alerting.journal as journal_module
+    synced: list[Path] = []
+    real = journal_module._fsync_dir
+
+    def fsync_dir(d: Path) -> None:
+        synced.append(Path(d))
+        real(d)
+
+    monkeypatch.setattr(journal_module, "_fsync_dir", fsync_dir)
+    where = tmp_path / "data" / "journal" / "d"
+    Journal(where).close()
+    assert synced[:3] == [tmp_path, tmp_path / "data", tmp_path / "data" / "journal"]  # each new folder
+    assert synced[3:] == [where]  # journal.log (and the lock file) created in it
+    synced.clear()
+    Journal(where).close()  # nothing new: nothing to sync
+    assert synced == []
