@@ -106,6 +106,9 @@ class Runtime:
         self.scheduler = ClusterScheduler(settings.role_set, timezone="UTC")
         self._ping = _Ping(self.influx)
         self._retention: Retention | None = None  # set once the raw policy is set up
+        self._retention_setting: Retention | None = None  # what the settings ask for
+        self._rollup_done = False
+        self._retention_pending = True  # until both policies are set, or the server has none
         self._stopped = threading.Event()
         self._started = False
         Gauge("safewatch_mqtt_connected", "1 while the ingest MQTT connections (one per held partition) are up",
@@ -197,18 +200,42 @@ class Runtime:
 
     def _ensure_downsampling(self) -> None:
         try:
-            retention = Retention.parse(self.settings.retention_raw, self.settings.retention_rollup)
+            self._retention_setting = Retention.parse(self.settings.retention_raw, self.settings.retention_rollup)
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
+        self._set_up_retention(self.influx_write)
+
+    def _set_up_retention(self, client: InfluxClient) -> None:
+        """The hourly rollup and the raw policy (``store.retention``), each until it is in place.
+        InfluxDB may be down at start (readings are spooled meanwhile), so the hourly job calls
+        this again until both are set, or until the server turns out to be 2.x/3.x, which has
+        no retention policies over the v1 API (``ensure_*`` logged that)."""
+        wanted = self._retention_setting
+        if wanted is None or not self._retention_pending:
+            return
+        if not self._rollup_done:
+            try:
+                self._rollup_done = ensure_downsampling(client, self.district, rollup_hours=wanted.rollup_h)
+            except InfluxError as exc:  # history then reads raw points: slower, still right
+                log.warning("downsampling not set up: %s", exc)
+        if self._retention is None and ensure_raw_retention(client, wanted):
+            self._retention = wanted
+        if self._rollup_done and self._retention is not None:
+            self._retention_pending = False
+            return
         try:
-            ensure_downsampling(self.influx_write, self.district, rollup_hours=retention.rollup_h)
-        except InfluxError as exc:  # history then reads raw points: slower, still right
-            log.warning("downsampling not set up: %s", exc)
-        if ensure_raw_retention(self.influx_write, retention):
-            self._retention = retention
+            version = client.ping()
+        except InfluxError:
+            log.info("retention: InfluxDB unavailable; its policies are set up at the next hourly run")
+            return
+        if not version.startswith("1."):
+            self._retention_pending = False  # nothing to set there: the bucket's own retention applies
 
     def expire_readings(self) -> None:
-        """The retention job: raw shards past ``SAFEWATCH_RETENTION_RAW`` go (see ``store.retention``)."""
+        """The retention job: raw shards past ``SAFEWATCH_RETENTION_RAW`` go (see ``store.retention``),
+        after setting the policies up if InfluxDB was away when this process started."""
+        if self._retention_pending:
+            self._set_up_retention(self.influx)
         if self._retention is not None:
             try:
                 expire_raw(self.influx, self._retention)

@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from alerting.service import AlertService
+from domain.settings import Settings
 from service.stack import StackInfo
 from store.history import DOWNSAMPLED_RP, ensure_downsampling
-from store.influx import InfluxClient
+from store.influx import InfluxClient, InfluxUnavailable
 from store.retention import Retention, ensure_raw_retention, expire_raw, policies
 from store.state import StateStore
 from tests.test_lifecycle_service import batch, district
@@ -124,3 +125,64 @@ def test_housekeeping_prunes_delivered_notifications_and_never_the_book(store: S
     assert [i.id for i in left] == [items[1].id]  # the undelivered one stays until it is sent
     assert [(a.id, [e.type for e in store.get_alert(a.id).events])  # type: ignore[union-attr]
             for a in store.list_alerts()] == alerts_before
+
+
+class _Influx:
+    """InfluxDB as the retention set-up sees it: down, or up at some version."""
+
+    def __init__(self) -> None:
+        self.version: str | None = None  # None: down
+
+    def ping(self) -> str:
+        if self.version is None:
+            raise InfluxUnavailable("InfluxDB unreachable")
+        return self.version
+
+
+@pytest.mark.parametrize("version", ["1.8.10", "2.7.1"])
+def test_retention_set_up_is_retried_by_the_hourly_job_when_influxdb_was_down_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    from service import runtime as rt
+    influx = _Influx()
+    calls: list[str] = []
+
+    def downsampling(client: Any, district: Any, *, rollup_hours: int | None) -> bool:
+        calls.append("rollup")
+        return influx.version is not None and influx.version.startswith("1.")
+
+    def raw(client: Any, retention: Retention) -> bool:
+        calls.append("raw")
+        return influx.version is not None and influx.version.startswith("1.")
+
+    expired: list[Retention] = []
+    monkeypatch.setattr(rt, "ensure_downsampling", downsampling)
+    monkeypatch.setattr(rt, "ensure_raw_retention", raw)
+    def expire(client: Any, retention: Retention) -> int:
+        expired.append(retention)
+        return 0
+
+    monkeypatch.setattr(rt, "expire_raw", expire)
+    settings = Settings(data_dir=tmp_path, retention_raw="30d", retention_rollup="400d",
+                        influx_url="http://127.0.0.1:9", mqtt_url="mqtt://127.0.0.1:9")
+    runtime = rt.Runtime(settings, district(), "token")  # not started: nothing connects
+    real = (runtime.influx, runtime.influx_write)
+    runtime.influx = runtime.influx_write = influx  # type: ignore[assignment]
+    try:
+        runtime._ensure_downsampling()  # at start, InfluxDB down
+        assert calls == ["rollup", "raw"] and runtime._retention is None
+        runtime.expire_readings()  # still down: tried again, nothing expired
+        assert calls == ["rollup", "raw"] * 2 and expired == []
+        influx.version = version  # back
+        runtime.expire_readings()
+        assert calls == ["rollup", "raw"] * 3
+        runtime.expire_readings()
+        runtime.expire_readings()
+        assert calls == ["rollup", "raw"] * 3  # set up once it answered: never again
+        if version.startswith("1."):
+            assert expired == [Retention(30 * 24, 400 * 24)] * 3
+        else:  # 2.x/3.x have no policies over the v1 API: the bucket's retention applies
+            assert expired == []
+    finally:
+        runtime.dead_letters.close()
+        for client in real:
+            client.close()
