@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     sim.add_argument("--list-scenarios", action="store_true")
     sim.add_argument("--mqtt-url", default=None)
+    sim.add_argument("--api", default=None, metavar="URL",
+                     help="serve's HTTP API (http://HOST:PORT), for the hazard scenarios (self-report, overdue-climb)")
+    sim.add_argument("--token", default=None, metavar="TOKEN",
+                     help="the admin token for --api (default: SAFEWATCH_ADMIN_TOKEN)")
 
     demo = sub.add_parser("demo", help="the whole system on one machine with configs/xicheng.yaml")
     demo.add_argument("--config", default=None)

@@ -129,3 +129,25 @@ def test_sigterm_stops_the_console_script_cleanly(stack: StackInfo, district, tm
     assert proc.returncode == 0, err
     assert "vapor-leak@GS-001: running" in out
     assert "scenario vapor-leak@GS-001 at +0 s" in err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--scenario", "self-report"], "--scenario self-report: played through serve's HTTP API"),
+    (["--scenario", "vapor-leak", "--scenario", "overdue-climb:GS-001"], "give --api URL"),
+    (["--scenario", "overdue-climb", "--api", "127.0.0.1:8080", "--token", "t"],
+     "--api '127.0.0.1:8080': expected http://HOST:PORT"),
+    (["--scenario", "self-report", "--api", "http://127.0.0.1:8080"], "needs the admin token (--token TOKEN or"),
+])
+def test_hazard_scenarios_need_the_api_and_the_admin_token(monkeypatch, capsys, flags, message):
+    monkeypatch.delenv("SAFEWATCH_ADMIN_TOKEN", raising=False)
+    monkeypatch.chdir(REPO / "tests")  # no .env here to supply a token
+    assert simulate("--config", EXAMPLE, *flags) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_unreachable_api_exits_1_before_any_device_starts(capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    assert simulate("--config", EXAMPLE, "--scenario", "self-report", "--api", url, "--token", "t",
+                    "--mqtt-url", f"mqtt://127.0.0.1:{free_port()}") == 1
+    err = capsys.readouterr().err
+    assert f"cannot reach the API at {url}" in err and "--api" in err

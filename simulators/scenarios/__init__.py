@@ -15,11 +15,14 @@ from simulators.scenarios.base import (
 )
 from simulators.scenarios.hazards import CoBuildup, CrowdSurge, Flooding, TankOverpressure, VaporLeak
 from simulators.scenarios.operations import BadPayloads, DeviceSilent, NightResidency
+from simulators.scenarios.supervision import ApiScenario, OverdueClimb, SelfReport
 
+# The device incidents, then the hazard scenarios the enterprise plays through the HTTP API
+# (``ApiScenario``: ``safewatch simulate`` needs ``--api`` for those).
 SCENARIOS: dict[str, type[Scenario]] = {
     cls.name: cls
     for cls in (VaporLeak, TankOverpressure, CrowdSurge, CoBuildup, Flooding, NightResidency, DeviceSilent,
-                BadPayloads)
+                BadPayloads, SelfReport, OverdueClimb)
 }
 
 _SPEC = re.compile(r"^(?P<name>[a-z0-9-]+)(?::(?P<site>[A-Za-z0-9_-]{1,64}))?(?:@(?P<start>\S+))?$")
@@ -49,8 +52,12 @@ def parse_scenario(spec: str, ctx: ScenarioContext, avoid: Collection[str] = ())
 def scenario_list() -> str:
     """One line per scenario, for ``safewatch simulate --list-scenarios``."""
     width = max(len(n) for n in SCENARIOS)
-    return "\n".join(f"{name:<{width}}  {cls.family or 'any':<11}  {cls.summary}" for name, cls in SCENARIOS.items())
+    return "\n".join(f"{name:<{width}}  {_target(cls):<11}  {cls.summary}" for name, cls in SCENARIOS.items())
 
 
-__all__ = ["SCENARIOS", "Injection", "Scenario", "ScenarioContext", "ScenarioError", "parse_scenario",
-           "scenario_list"]
+def _target(cls: type[Scenario]) -> str:
+    return "any (API)" if issubclass(cls, ApiScenario) else cls.family or "any"
+
+
+__all__ = ["SCENARIOS", "ApiScenario", "Injection", "Scenario", "ScenarioContext", "ScenarioError",
+           "parse_scenario", "scenario_list"]

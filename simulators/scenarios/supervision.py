@@ -9,19 +9,27 @@ as a site user of the enterprise (an account the admin creates for it) and act t
 - ``overdue-climb``: the enterprise reports a hazard and commits to a short time limit in its
   plan, then does nothing: the overdue job marks it past its deadline and reports it up
   (``supervision.overdue``), step by step as the time since the deadline grows.
+
+Both are registered with the device scenarios (``SelfReport``, ``OverdueClimb``: listed by
+``safewatch simulate --list-scenarios``, chosen with ``--scenario``) but played by ``ApiPlayer``
+over HTTP, never by the devices: ``safewatch simulate --api URL --token TOKEN`` runs them against a
+live ``serve``. Like every simulator this speaks only HTTP (httpx) to the API.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import httpx
 
 from domain.district import District
+from simulators.scenarios.base import Scenario
 
 # A 1×1 PNG: evidence that passes the API's content check.
 PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -31,6 +39,26 @@ SCENARIOS = ("self-report", "overdue-climb")
 
 class HazardScenarioError(RuntimeError):
     """The API refused a step; the message names the step and the answer."""
+
+
+class ApiScenario(Scenario):
+    """A scenario played through the HTTP API as the enterprise, not by the devices: it shapes no
+    reading, and ``ApiPlayer`` plays it at its start (simulated seconds, like the others)."""
+
+    family: ClassVar[str | None] = None  # any site: enterprises of every family report hazards
+    via_api: ClassVar[bool] = True
+
+
+class SelfReport(ApiScenario):
+    name = "self-report"
+    summary = ("the enterprise self-reports a hazard, files its plan, notes progress, uploads a photo "
+               "and submits it for review (HTTP API: --api)")
+
+
+class OverdueClimb(ApiScenario):
+    name = "overdue-climb"
+    summary = ("the enterprise reports a hazard, promises a fix within 30 s and does nothing: "
+               "overdue, reported up step by step (HTTP API: --api)")
 
 
 @dataclass
@@ -105,6 +133,65 @@ def run_hazard_scenario(name: str, api: str, admin_token: str, district: Distric
         return self_report(ent, district) if name == "self-report" else overdue_climb(ent, district)
     finally:
         ent.client.close()
+
+
+def check_api(api: str, admin_token: str, timeout: float = 10.0) -> None:
+    """Raises HazardScenarioError unless the API answers and ``admin_token`` is the admin's (the
+    scenarios create the enterprise's account)."""
+    try:
+        r = httpx.get(f"{api}/api/v1/users", headers={"Authorization": f"Bearer {admin_token}"}, timeout=timeout)
+    except httpx.HTTPError as err:
+        raise HazardScenarioError(f"cannot reach the API at {api}: {type(err).__name__}: {err}") from None
+    if r.status_code in (401, 403):
+        raise HazardScenarioError(f"the API at {api} refused the token ({r.status_code}): "
+                                  "the hazard scenarios need the admin token")
+    if r.status_code != 200:
+        raise HazardScenarioError(f"the API at {api} answered GET /api/v1/users with {r.status_code}")
+
+
+@dataclass
+class ApiPlayer:
+    """Plays ``scenarios`` on a thread of its own, each at its start (``start_s / speed`` real
+    seconds after ``start()``); ``finish()`` skips those not begun yet and returns the failures."""
+
+    api: str
+    admin_token: str
+    district: District
+    scenarios: Sequence[ApiScenario]
+    on_note: Callable[[str], None]
+    speed: float = 1.0
+    failures: list[str] = field(default_factory=list)
+    _done: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ApiPlayer:
+        self._thread = threading.Thread(target=self._run, name="hazard-scenarios", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        for sc in sorted(self.scenarios, key=lambda sc: sc.start_s):
+            wait = t0 + sc.start_s / self.speed - time.monotonic()
+            if wait > 0 and self._done.wait(wait):
+                self.on_note(f"hazard scenario {sc.label} not played: the run ended before its start")
+                continue
+            try:
+                hid = run_hazard_scenario(sc.name, self.api, self.admin_token, self.district, sc.site.id)
+            except (HazardScenarioError, httpx.HTTPError) as err:
+                self.failures.append(f"hazard scenario {sc.label}: {err}")
+                self.on_note(self.failures[-1])
+                continue
+            self.on_note(f"hazard scenario {sc.label}: hazard {hid} ({self.api}/api/v1/hazards/{hid})")
+
+    def finish(self, timeout: float = 60.0) -> list[str]:
+        """Waits for a scenario under way (each is a few HTTP calls) and skips the rest."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.failures.append(f"hazard scenarios: still running after {timeout:g} s; given up")
+        return self.failures
 
 
 def play_in_background(api: str, admin_token: str, district: District, avoid: list[str], stop: threading.Event,
