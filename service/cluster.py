@@ -171,9 +171,10 @@ class Cluster:
         self.state.register_process(self.pid, self.host, self.id, self.roles, self.n)
         self.state.ensure_partitions(self.n, self.ttl_ms)
         delay = self._tick()
-        self._join_busy(60.0)  # the first partitions open before serve reports healthy
+        # Ticking already: opening the first partitions may take longer than a lease lasts.
         self._thread = threading.Thread(target=self._run, args=(delay,), name="leases", daemon=True)
         self._thread.start()
+        self._join_busy(60.0)  # the first partitions open before serve reports healthy
 
     def stop(self, timeout: float = 30.0) -> None:
         """Drains every held partition, releases its lease (and the scheduler's), leaves the process table."""
@@ -249,9 +250,12 @@ class Cluster:
                     self._sched, self._sched_renewed_at = epoch, t0
         if not self.ingest:
             return self._next_wake(table, now_ms, t_table)
-        self.waiting = not self._ready()
-        if self.waiting:
-            log.info("leases: the alert journal is not replayed yet; claiming nothing")
+        waiting = not self._ready()
+        if waiting != self.waiting:
+            log.info("leases: %s", "the alert journal holds entries: claiming nothing until they are replayed"
+                     if waiting else "the alert journal is replayed: claiming again")
+        self.waiting = waiting
+        if waiting:
             return self.tick_s
         if self.static:
             self._claim_all()
