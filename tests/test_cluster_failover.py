@@ -3,7 +3,8 @@
 Three processes, four partitions, a steady load; SIGKILL the holder of the incident's partition
 mid-incident: its partitions move within the TTL, every reading is stored, the alert is raised
 once and each of its events reaches each department once. SIGTERM hands over without waiting for
-the TTL. A process paused past its TTL (SIGSTOP, then SIGCONT) writes nothing for what it lost.
+the TTL. A process paused past its TTL (SIGSTOP, then SIGCONT) with the incident's readings in
+its socket judges them after SIGCONT, and the fence refuses what it would write.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from service.bench.measure import count_points
@@ -96,7 +99,9 @@ def test_sigkill_then_sigterm_hand_partitions_over(stack: StackInfo, district: s
                interval=0.1)
     takeover_s = time.monotonic() - t_kill
     print(f"takeover after SIGKILL: {takeover_s:.2f}s (TTL {TTL_S:g}s)")
-    assert takeover_s < TTL_S + 2.5, f"takeover took {takeover_s:.1f}s with a {TTL_S:g}s TTL"
+    # The claim comes at most 3/4 TTL after the victim's last renewal plus one claim round
+    # (service.cluster); seen through GET /cluster polled every 0.1 s on a busy machine: 0.5 s more.
+    assert takeover_s < TTL_S + 0.5, f"takeover took {takeover_s:.1f}s with a {TTL_S:g}s TTL"
     time.sleep(1.0)
     load.hot.pop(incident)  # the incident ends under the new owner
     api2 = Api(survivors[1].base_url, ADMIN_TOKEN)  # the one that stays
@@ -141,25 +146,42 @@ def test_sigkill_then_sigterm_hand_partitions_over(stack: StackInfo, district: s
 def test_paused_process_writes_nothing_for_partitions_it_lost(stack: StackInfo, district: str, influx_db: str,
                                                               pg_database: str, tmp_path: Path,
                                                               procs: list[ServeProcess]) -> None:
+    """SIGSTOP with readings in flight: the incident's readings reach the paused process's socket
+    before its partition is taken over; after SIGCONT it judges them (its lease thread is held
+    back on its heartbeat row meanwhile, so its engine is still there) and its book write of the
+    alert is refused by the fence: the alert the new owner raised gets no second "fired"."""
     config = write_config(tmp_path / "district.yaml", district)
     _start(stack, config, tmp_path, pg_database, 2, procs)
     wait_until(lambda: _balanced(procs[0], procs), 3 * TTL_S + 5, "four partitions over two processes")
     paused = _holder(procs[0], procs, 2)
     other = next(p for p in procs if p is not paused)
-    incident = site_in(2, N)
-    load = Load(stack.mqtt_url, district).start()
-    time.sleep(1.0)
     assert paused.proc is not None
-    paused.proc.send_signal(signal.SIGSTOP)
+    paused_id = next(q["id"] for q in cluster(other.base_url)["processes"] if q["pid"] == paused.proc.pid)
+    incident = site_in(2, N)
+    # A low rate: the broker sends a paused client only what its in-flight window has room for,
+    # and that room must hold the incident's first readings (a few per second at this rate).
+    load = Load(stack.mqtt_url, district, rate=60).start()
+    time.sleep(1.0)
+    api = Api(other.base_url, ADMIN_TOKEN)
+    heartbeat = psycopg.connect(pg_database)  # a transaction holding the paused process's heartbeat row
+    watch = psycopg.connect(pg_database, autocommit=True)
     try:
+        heartbeat.execute("SELECT 1 FROM processes WHERE id = %s FOR UPDATE", (paused_id,))
+        wait_until(lambda: _waits_on_lock(watch, "UPDATE processes"), 3 * TTL_S, "its next heartbeat waiting",
+                   interval=0.02)
+        paused.proc.send_signal(signal.SIGSTOP)
+        load.hot[incident] = 90.0
         wait_until(lambda: _balanced(other, [other]), 3 * TTL_S + 5, "the paused process's partitions taken over",
                    interval=0.1)
-        load.hot[incident] = 90.0
-        api = Api(other.base_url, ADMIN_TOKEN)
         api.wait_alert(incident, RULE, lambda a: a["state"] == "open", "fired by the new owner", timeout=15)
+        paused.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: paused.counter("fenced_signals") >= 1, 15,
+                   "the resumed process's book write refused by the fence")
     finally:
         paused.proc.send_signal(signal.SIGCONT)
-    # Back: it finds its leases gone, stops those partitions, and later gets a fair share anew.
+        heartbeat.rollback()  # its lease thread goes on: it finds its leases gone
+        heartbeat.close()
+        watch.close()
     wait_until(lambda: paused.counter("partitions_lost") >= 1, 10, "the resumed process noticed its loss")
     wait_until(lambda: _balanced(other, procs), 3 * TTL_S + 5, "balanced again after SIGCONT")
     load.hot.pop(incident)
@@ -168,10 +190,16 @@ def test_paused_process_writes_nothing_for_partitions_it_lost(stack: StackInfo, 
     influx = InfluxClient(stack.influx_url, influx_db)
     stored = _stored(influx, published)
     assert stored == published, f"{published} published, {stored} stored; missing {missing(influx, load)[:20]}"
-    assert [e["type"] for e in alert["events"]] == ["fired", "resolved"]
+    assert [e["type"] for e in alert["events"]] == ["fired", "resolved"]  # nothing from the fenced process
     assert len(api.alerts(site=incident)) == 1
     assert sorted(owners(other.base_url)) == list(range(N))
     assert len(SITES) == 12
+
+
+def _waits_on_lock(conn: psycopg.Connection[Any], statement: str) -> bool:
+    row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                       (statement + "%",)).fetchone()
+    return bool(row and row[0])
 
 
 def test_roles_split_the_jobs(stack: StackInfo, district: str, influx_db: str, pg_database: str, tmp_path: Path,
