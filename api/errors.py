@@ -40,6 +40,7 @@ class ApiError(Exception):
 
 
 MAX_INPUT_CHARS = 200
+SECRET_FIELDS = frozenset({"password", "secret", "token"})
 
 
 def safe_text(text: str) -> str:
@@ -75,7 +76,8 @@ def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
         item = {k: _clean(v) for k, v in e.items() if k not in ("ctx", "url", "input")}
-        if "input" in e:
+        # a password, secret or token is never quoted back, not even a short one (a number, say)
+        if "input" in e and not SECRET_FIELDS.intersection(str(p) for p in e.get("loc", ())):
             keep, value = _input(e["input"])
             if keep:
                 item["input"] = value
