@@ -90,15 +90,10 @@ def _from_token(ctx: ApiContext, token: str) -> Principal:
     return Principal(Via.TOKEN, Role(info.role), department=info.department)
 
 
-def _from_cookie(request: Request, ctx: ApiContext, cookie: str) -> Principal:
-    signed = None if ctx.state is None else ctx.state.session_for(cookie, session_idle_ms(ctx))
+def _from_session(ctx: ApiContext, cookie: str, touch: bool = True) -> Principal:
+    signed = None if ctx.state is None else ctx.state.session_for(cookie, session_idle_ms(ctx), touch=touch)
     if signed is None:
         raise unauthorized("not signed in: the session expired, was signed out or its user disabled")
-    if request.method in UNSAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not hmac.compare_digest(sent.encode(), signed.csrf_token.encode()):
-            raise ApiError(403, f"header {CSRF_HEADER}: missing or not this session's csrf_token "
-                                "(a signed-in write must send it)")
     user = signed.user
     role = Role(user.role)
     department = user.department if role in (Role.VIEWER, Role.OPERATOR) else None
@@ -109,18 +104,56 @@ def _from_cookie(request: Request, ctx: ApiContext, cookie: str) -> Principal:
                      session_id=signed.session_id, csrf_token=signed.csrf_token)
 
 
-def get_caller(request: Request, ctx: Ctx,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-               cookie: Annotated[str | None, Depends(_cookie)]) -> Principal:
+def _from_cookie(request: Request, ctx: ApiContext, cookie: str) -> Principal:
+    principal = _from_session(ctx, cookie)
+    if request.method in UNSAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent.encode(), (principal.csrf_token or "").encode()):
+            raise ApiError(403, f"header {CSRF_HEADER}: missing or not this session's csrf_token "
+                                "(a signed-in write must send it)")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a request presented: a bearer token and/or the session cookie's value."""
+
+    token: str | None
+    cookie: str | None
+
+
+async def get_credential(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                         cookie: Annotated[str | None, Depends(_cookie)]) -> Credential:
+    return Credential(credentials.credentials if credentials is not None and credentials.credentials else None,
+                      cookie or None)
+
+
+def get_caller(request: Request, ctx: Ctx, credential: Annotated[Credential, Depends(get_credential)]) -> Principal:
     """The one place a request becomes a Principal (a bearer token wins over a cookie)."""
-    if credentials is not None and credentials.credentials:
-        return _from_token(ctx, credentials.credentials)
-    if cookie:
-        return _from_cookie(request, ctx, cookie)
+    if credential.token is not None:
+        return _from_token(ctx, credential.token)
+    if credential.cookie is not None:
+        return _from_cookie(request, ctx, credential.cookie)
     raise unauthorized("missing bearer token (send Authorization: Bearer TOKEN) or session cookie "
                        "(POST /api/v1/session)")
 
 
+def current_principal(ctx: ApiContext, credential: Credential) -> Principal | None:
+    """The principal ``credential`` stands for now, or None once it no longer counts (signed out,
+    user disabled or given a new password, token revoked or expired): for a request that lasts,
+    the SSE stream. Unlike a request, this does not count as use of the session, so an open
+    stream alone does not keep a session from idling out."""
+    try:
+        if credential.token is not None:
+            return _from_token(ctx, credential.token)
+        if credential.cookie is not None:
+            return _from_session(ctx, credential.cookie, touch=False)
+    except ApiError:
+        return None
+    return None
+
+
+Credentials = Annotated[Credential, Depends(get_credential)]
 Caller = Annotated[Principal, Depends(get_caller)]
 
 

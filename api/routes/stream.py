@@ -6,19 +6,27 @@ in between arrives at least once, and ids already sent are skipped. A subscriber
 behind (its queue overflows) catches up from the book the same way instead of losing events.
 Hazard notices have string ids (``hazard-{id}``): their frames carry no ``id:`` line, so a
 client's Last-Event-ID stays the last alert event id, which the book can resume from.
+
+A stream lasts far longer than the check of its credential when it opened, so the credential is
+checked again at every heartbeat and, before anything is delivered, once ``RECHECK_S`` (or the
+heartbeat, if shorter) has passed since the last check. A sign-out, a disabled user, a new
+password, a revoked or expired token end the stream (a last ``: ended: ...`` comment); a role,
+department or sites change applies to what it delivers from then on.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import API_CHECKS, Caller, Ctx, Principal, State, sees_alert
+from api.deps import API_CHECKS, Caller, Credentials, Ctx, Principal, State, current_principal, sees_alert
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, UNAVAILABLE, Responses
 from domain.alerts import Alert, AlertEvent
@@ -29,14 +37,40 @@ router = APIRouter(prefix="/api/v1", tags=["stream"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES)
 CATCH_UP_PAGE = 1000
 _RECENT = 4096  # ids of live events already sent, against duplicates from a catch-up or a reorder
+RECHECK_S = 5.0
+ENDED = b": ended: the credential no longer counts (signed out, user disabled, new password, token revoked " \
+        b"or expired)\n\n"
+log = logging.getLogger(__name__)
 
 
 class _Stream:
-    def __init__(self, ctx: Ctx, caller: Principal, state: Any, broadcaster: Broadcaster, since: int) -> None:
+    def __init__(self, ctx: Ctx, caller: Principal, state: Any, broadcaster: Broadcaster, since: int,
+                 recheck: Callable[[], Principal | None]) -> None:
         self.ctx, self.caller, self.state, self.broadcaster = ctx, caller, state, broadcaster
         self.floor = since  # the client has every event up to here
         self.since = since  # the book has been read up to here
         self.recent: deque[int] = deque(maxlen=_RECENT)
+        self.recheck = recheck
+        self.recheck_s = min(RECHECK_S, ctx.sse_heartbeat_s)
+        self.checked = time.monotonic()
+
+    async def still_allowed(self, force: bool) -> bool:
+        """Whether the caller's credential still counts (checked again when ``force`` or once
+        ``recheck_s`` has passed); the caller is rebuilt as it now stands."""
+        if not force and time.monotonic() - self.checked < self.recheck_s:
+            return True
+        try:
+            caller = await run_in_threadpool(self.recheck)
+        except Exception:
+            # The state database being away is no withdrawal: a sign-out, a disabled user or a
+            # revocation is written to that same database. Keep going; check again next time.
+            log.warning("stream: re-checking the caller's credential failed; trying again later", exc_info=True)
+            return True
+        self.checked = time.monotonic()
+        if caller is None:
+            return False
+        self.caller = caller
+        return True
 
     def frame(self, event: AlertEvent, alert: Alert) -> bytes:
         return self.notice_frame(alert_notice(event, alert, self.ctx.district.tz))
@@ -76,6 +110,9 @@ class _Stream:
                 notice = await sub.get_async(timeout=heartbeat)
                 if notice is None:
                     if sub.overflowed:  # fell behind: read the rest from the book, then listen again
+                        if not await self.still_allowed(force=False):
+                            yield ENDED
+                            return
                         sub.close()
                         sub = self.broadcaster.subscribe_async()
                         async for chunk in self.catch_up():
@@ -83,8 +120,14 @@ class _Stream:
                         continue
                     if sub.finished:  # the service is shutting down
                         return
+                    if not await self.still_allowed(force=True):
+                        yield ENDED
+                        return
                     yield b": keep-alive\n\n"
                     continue
+                if not await self.still_allowed(force=False):
+                    yield ENDED
+                    return
                 eid = notice.event_id
                 sent = isinstance(eid, int) and (eid <= self.floor or eid in self.recent)
                 if sent or not self.sees(notice):
@@ -104,7 +147,7 @@ EVENT_STREAM: Responses = {200: {
 
 @router.get("/stream", response_class=StreamingResponse, responses=EVENT_STREAM | UNAVAILABLE)
 async def stream_events(
-    ctx: Ctx, caller: Caller, state: State,
+    ctx: Ctx, caller: Caller, state: State, credential: Credentials,
     last_event_id: str | None = Header(
         None, alias="Last-Event-ID", max_length=20,
         description="resume after this event id (sent by reconnecting clients)"),
@@ -119,6 +162,6 @@ async def stream_events(
         since = int(last_event_id)
     else:
         raise ApiError(422, f"header Last-Event-ID: {last_event_id!r} is not an event id")
-    stream = _Stream(ctx, caller, state, broadcaster, since)
+    stream = _Stream(ctx, caller, state, broadcaster, since, lambda: current_principal(ctx, credential))
     return StreamingResponse(stream.events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,16 +1,20 @@
-"""The SSE stream for people: the session cookie is accepted as well as a bearer token, and a site
-user gets only its sites' events, live and when catching up from the book (SQLite and PostgreSQL)."""
+"""The SSE stream for people: the session cookie is accepted as well as a bearer token, a site
+user gets only its sites' events, live and when catching up from the book, and an open stream
+follows its credential: it ends when that stops counting and follows a role change (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from store.influx import InfluxClient
 from store.state import StateStore
-from tests.test_api.conftest import build_api, district_of
+from store.state.session import now_ms
+from tests.test_api.conftest import ADMIN, build_api, district_of
 from tests.test_api.people_support import PASSWORD, PeopleApi, cheap_hashes
 from tests.test_api.test_stream import Frame, Server, next_event
 
@@ -53,3 +57,65 @@ def test_a_site_user_streams_only_its_sites_by_cookie(people_server: Server) -> 
     assert alert_ids(replay, 2) == [gs.id, gs.id]
     with pytest.raises(queue.Empty):
         next_event(replay, timeout=0.8)
+
+
+def ends(frames: queue.Queue[Frame], timeout: float = 5.0) -> list[Frame]:
+    """The frames up to the stream's closing ``ended`` comment (fails if none comes in time)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = frames.get(timeout=max(0.01, deadline - time.monotonic()))
+        if frame.comment is not None and frame.comment.startswith("ended"):
+            return got
+        got.append(frame)
+
+
+WITHDRAWALS = ["sign_out", "disable", "new_password", "revoke_token", "token_expires"]
+
+
+@pytest.mark.parametrize("how", WITHDRAWALS)
+def test_an_open_stream_ends_when_its_credential_no_longer_counts(people_server: Server, how: str) -> None:
+    api = people_server.api
+    assert isinstance(api, PeopleApi)
+    if how.endswith("token") or how == "token_expires":
+        expires = now_ms() + 1500 if how == "token_expires" else None
+        token = api.state.issue_token("commerce", "viewer", expires)
+        headers = {"Authorization": f"Bearer {token}"}
+    else:
+        api.add_user("olga", "viewer", "commerce")
+        headers = cookie_of(api, "olga")
+    live = people_server.listen(headers)
+    before = api.fire("GS-001", "vapor_lel", 60.0)
+    assert next_event(live).data["alert"]["id"] == before.id  # type: ignore[index]
+    if how == "sign_out":
+        r = api.client_for().delete("/api/v1/session", headers=headers | {
+            "X-CSRF-Token": api.client_for().get("/api/v1/session", headers=headers).json()["csrf_token"]})
+        assert r.status_code == 204
+    elif how == "disable":
+        assert api.client.patch("/api/v1/users/olga", headers=ADMIN, json={"disabled": True}).status_code == 200
+    elif how == "new_password":
+        r = api.client.patch("/api/v1/users/olga", headers=ADMIN, json={"password": "another long one"})
+        assert r.status_code == 200
+    elif how == "revoke_token":
+        assert api.client.post("/api/v1/tokens/revoke", headers=ADMIN, json={"token": token}).status_code == 200
+    else:
+        time.sleep(1.6)  # past expires_at
+    time.sleep(0.5)  # a heartbeat (0.3 s) or more: re-checked
+    api.reading("GS-001", "vapor_lel", 30.0)  # an event the caller would otherwise get
+    frames = ends(live)
+    assert [f for f in frames if f.data is not None] == []
+    with pytest.raises(queue.Empty):  # and nothing after the end
+        live.get(timeout=0.5)
+
+
+def test_a_role_change_applies_to_an_open_stream(people_server: Server) -> None:
+    api = people_server.api
+    assert isinstance(api, PeopleApi)
+    api.add_user("olga", "operator", "civil_defence")
+    live = people_server.listen(cookie_of(api, "olga"))
+    r = api.client.patch("/api/v1/users/olga", headers=ADMIN, json={"department": "commerce"})
+    assert r.status_code == 200 and r.json()["department"] == "commerce"
+    time.sleep(0.5)  # re-checked at a heartbeat
+    api.fire("UG-001", "o2_pct", 19.0)  # civil_defence's: no longer hers
+    gs = api.fire("GS-001", "vapor_lel", 60.0)
+    assert alert_ids(live, 1) == [gs.id]

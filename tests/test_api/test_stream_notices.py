@@ -52,7 +52,7 @@ async def frames_after(stream: _Stream, broadcaster: Broadcaster, notice: Notice
 def test_hazard_notices_reach_whoever_sees_them(api: Api, who: str) -> None:
     caller, sees = CALLERS[who]
     b = Broadcaster()
-    stream = _Stream(api.ctx, caller, api.state, b, since=0)
+    stream = _Stream(api.ctx, caller, api.state, b, since=0, recheck=lambda: caller)  # the credential holds
     [frame] = asyncio.run(frames_after(stream, b, HAZARD, 1))
     if not sees:
         assert frame == b": keep-alive\n\n"
