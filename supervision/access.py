@@ -8,8 +8,10 @@ admin) verifies. The admin does everything.
 
 from __future__ import annotations
 
+from domain.district import District
 from domain.hazards import Hazard
 from domain.principal import Principal, Role
+from domain.scope import site_departments
 from supervision.errors import HazardForbidden
 
 
@@ -19,6 +21,18 @@ def sees(who: Principal, h: Hazard) -> bool:
     if who.role is Role.SITE:
         return h.site in who.sites
     return who.department is not None and who.department in h.departments
+
+
+def may_file_at(who: Principal, district: District, site_id: str) -> bool:
+    """Whether ``who`` may file a hazard at the site at all: the admin anywhere, a site user at
+    its own sites, a department only at sites it sees (``GET /sites/{id}`` answers 200). A filed
+    hazard weighs on the site's credit score, so a department may not file at sites of others'."""
+    if who.role is Role.ADMIN:
+        return True
+    if who.role is Role.SITE:
+        return site_id in who.sites
+    site = district.sites.get(site_id)
+    return site is not None and who.department is not None and who.department in site_departments(district, site)
 
 
 def check_write(who: Principal, h: Hazard, action: str) -> None:

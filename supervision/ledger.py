@@ -33,7 +33,7 @@ from store.state.hazards import HazardTx
 from store.state.records import dt_to_ms, ms_to_dt
 from store.state.session import now_ms
 from store.state.store import StateStore
-from supervision.access import check_verify, check_write, sees
+from supervision.access import check_verify, check_write, may_file_at, sees
 from supervision.errors import HazardConflict, HazardForbidden, HazardInvalid, HazardNotFound
 from supervision.listing import TITLE_MAX, list_alert
 
@@ -117,6 +117,8 @@ class Ledger:
             raise HazardInvalid(f"body title: at most {TITLE_MAX} characters (got {len(title)})")
         if who.role is Role.VIEWER:
             raise HazardForbidden(f"{who.actor} is a viewer: may not file hazards")
+        if who.role is not Role.SITE and not may_file_at(who, self.district, site):
+            raise HazardNotFound(f"site {site!r} not found")  # as reading it answers: no filing at others' sites
         if source is None:
             source = HazardSource.SELF_REPORT if who.role is Role.SITE else HazardSource.INSPECTION
         if source is HazardSource.ALERT:

@@ -42,7 +42,8 @@ class HazardApi:
         self.client = TestClient(create_app(ctx))
         self.who: dict[str, dict[str, str]] = {"admin": {"Authorization": f"Bearer {ADMIN_TOKEN}"}}
         for name, dep, role in (("sector", "trade", "operator"), ("street", "office_n", "operator"),
-                                ("viewer", "trade", "viewer"), ("police", "police", "operator")):
+                                ("viewer", "trade", "viewer"), ("police", "police", "operator"),
+                                ("bureau", "bureau", "operator")):
             self.who[name] = {"Authorization": f"Bearer {state.issue_token(dep, role)}"}
         for name, sites in (("site", ["S1"]), ("other_site", ["S2"])):
             user = state.create_user(username=f"{name}user", role="site", password="long-enough-pw", sites=sites)
@@ -131,10 +132,14 @@ def test_filing_listing_scoping_and_the_record(api: HazardApi) -> None:
     assert api.post("site", "/hazards", json={"site": "S2", "title": "x"}).status_code == 403
     assert api.post("site", "/hazards", json={"site": "S1", "title": "x", "source": "inspection"}).status_code == 403
     assert api.post("viewer", "/hazards", json={"site": "S1", "title": "x"}).status_code == 403
-    r2 = api.post("police", "/hazards", json={"site": "S2", "title": "治安隐患"})
-    assert r2.status_code == 201 and r2.json()["source"] == "inspection" and "police" in r2.json()["departments"]
+    # no routing names police, so it sees neither site: filing there answers 404, as reading it
+    assert api.get("police", "/sites/S2").status_code == 404
+    assert api.post("police", "/hazards", json={"site": "S2", "title": "治安隐患"}).status_code == 404
+    r2 = api.post("bureau", "/hazards", json={"site": "S2", "title": "治安隐患"})  # sees every site (orange)
+    assert r2.status_code == 201 and r2.json()["source"] == "inspection" and "bureau" in r2.json()["departments"]
     assert [h["site"] for h in api.get("site", "/hazards").json()] == ["S1"]
-    assert [h["site"] for h in api.get("police", "/hazards").json()] == ["S2"]
+    assert [h["site"] for h in api.get("bureau", "/hazards").json()] == ["S2"]
+    assert api.get("police", "/hazards").json() == []
     assert api.get("other_site", f"/hazards/{r.json()['id']}").status_code == 404
     assert len(api.get("admin", "/hazards", params={"source": "inspection"}).json()) == 1
     page = api.get("admin", "/hazards", params={"limit": 1}).json()
@@ -211,7 +216,7 @@ def test_attachments_are_kept_and_served(api: HazardApi) -> None:
 def test_reports_json_csv_xlsx(api: HazardApi) -> None:
     a = api.hazard_in("closed")
     api.hazard_in("listed")
-    r = api.post("police", "/hazards", json={"site": "S2", "title": "y"})
+    r = api.post("bureau", "/hazards", json={"site": "S2", "title": "y"})  # an inspection: the bureau sees S2
     assert r.status_code == 201
     span = {"start": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
             "end": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
