@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import STAFF_CHECKS, Audit, Caller, Ctx, Operator, SiteScope, State, sees_site
+from api.deps import STAFF_CHECKS, Audit, Caller, Ctx, Operator, Principal, SiteScope, State, sees_site
 from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas import SilenceIn, SilenceOut
+from api.scope import Scope
 from domain.families import FAMILIES
 from store.state.records import Silence
 
@@ -52,22 +53,34 @@ def create_silence(body: SilenceIn, ctx: Ctx, caller: Operator, scope: SiteScope
     return _out(silence, ctx)
 
 
+def visible(caller: Principal, scope: Scope, s: Silence) -> bool:
+    """A department sees its own silences (whatever became of their site, so it can still end
+    them) and the district-wide ones (set by the admin for every department) of sites it sees:
+    their site and reason are no business of departments that cannot see the site. A district-wide
+    silence of a site no longer in the config is the admin's alone. The admin sees every one."""
+    if caller.is_admin or (caller.department is not None and s.department == caller.department):
+        return True
+    return s.department is None and sees_site(caller, scope, s.site)
+
+
 @router.get("", response_model=list[SilenceOut])
-def list_silences(ctx: Ctx, caller: Caller, state: State,
+def list_silences(ctx: Ctx, caller: Caller, scope: SiteScope, state: State,
                   department: str | None = Query(None, max_length=64,
                                                  description="admin: this one's and everyone's")
                   ) -> list[SilenceOut]:
-    """Silences in force for the caller: its own and the district-wide ones; expired ones drop out."""
+    """Silences in force for the caller: its own and the district-wide ones of sites it sees;
+    expired ones drop out."""
     if caller.department is not None:
         department = caller.department
-    return [_out(s, ctx) for s in state.list_silences(department)]
+    return [_out(s, ctx) for s in state.list_silences(department) if visible(caller, scope, s)]
 
 
 @router.delete("/{silence_id}", status_code=204, response_class=Response, responses=NOT_FOUND | FORBIDDEN)
-def delete_silence(silence_id: str, caller: Operator, state: State, audit: Audit) -> Response:
+def delete_silence(silence_id: str, caller: Operator, scope: SiteScope, state: State, audit: Audit) -> Response:
     """End one of the caller's silences (the admin may end any)."""
     found = next((s for s in state.list_silences() if s.id == silence_id.strip()), None)
-    if found is None:
+    if found is None or (found.department is None and not visible(caller, scope, found)):
+        # a district-wide one the caller may not even list answers as one that does not exist
         raise ApiError(404, f"silence {silence_id!r} not found (or already ended)")
     if caller.department is not None and found.department != caller.department:
         owner = "every department" if found.department is None else f"department {found.department!r}"

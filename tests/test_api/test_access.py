@@ -66,17 +66,25 @@ TABLE: list[tuple[str, str, str, dict[str, object] | None, set[str] | None, int,
     ("silence GS", "POST", "/api/v1/silences", {"site": "GS-001", "until": FUTURE}, GS_DEPTS, 201, 403),
     ("end commerce silence", "DELETE", "/api/v1/silences/{commerce_silence}", None, {"commerce"}, 204, 403),
     ("end global silence", "DELETE", "/api/v1/silences/{global_silence}", None, set(), 204, 403),
+    ("inspect GS", "POST", "/api/v1/hazards", {"site": "GS-001", "title": "blocked exit"}, GS_DEPTS, 201, 404),
+    ("inspect UG", "POST", "/api/v1/hazards", {"site": "UG-001", "title": "blocked exit"},
+     UG_DEPTS | {"safety_bureau"}, 201, 404),
     ("issue token", "POST", "/api/v1/tokens", {"department": "fire"}, set(), 201, 403),
     ("revoke tokens", "DELETE", "/api/v1/tokens/fire", None, set(), 200, 403),
     ("revoke a token", "POST", "/api/v1/tokens/revoke", {"token": "nope"}, set(), 404, 403),
 ]
 # The admin passes every row with the allowed status, except: a subscription must name its department.
 ADMIN_STATUS = {"own sub": 422}
+# Refused rows about something the department cannot even see answer 404 instead: the district-wide
+# silence is of UG-001, which only these see.
+UNSEEN = {"end global silence": UG_DEPTS | {"safety_bureau"}}
 
 
 def expected_status(who: str, name: str, allowed: set[str] | None, ok: int, denied: int) -> int:
     if who == "admin":
         return ADMIN_STATUS.get(name, ok)
+    if name in UNSEEN and who not in UNSEEN[name]:
+        return 404
     return ok if allowed is None or who in allowed else denied
 
 
@@ -114,7 +122,10 @@ def test_lists_show_only_what_is_routed_to_the_caller(api: Api, who: str):
     assert subs == ({"commerce", "culture"} if who == "admin" else {who} & {"commerce", "culture"})
     silences = {(s["site"], s["department"]) for s in api.client.get("/api/v1/silences", headers=headers).json()}
     mine = {("GS-001", "commerce")} if who in ("admin", "commerce") else set()
-    assert silences == mine | {("UG-001", None)}  # district-wide silences concern everyone
+    # a district-wide silence concerns the departments that see its site; the others do not
+    # learn of it, nor of its site and reason
+    everyones = {("UG-001", None)} if "UG-001" in visible[who] else set()
+    assert silences == mine | everyones
 
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
