@@ -5,14 +5,20 @@ with a generated admin token, and the simulated district in this process at real
 (the deadman rule measures silence against the server's wall clock, so a fast clock would
 make every device look silent). A sequence of incidents follows, ``vapor-leak`` first so an
 alert shows within a minute. Alert events are read from the MQTT topics ``serve`` publishes
-them on (``{district}/alerts/#``), readings per second from ``/metrics``. Ctrl-C or
-``--duration`` stops everything the demo started, and only that.
+them on (``{district}/alerts/#``, hazards under ``{district}/hazards/#``), readings per second from
+``/metrics``. Ctrl-C or ``--duration`` stops everything the demo started, and only that.
+
+The config's supervision timings are days (deadlines, overdue steps 0s/1d/7d), so the demo hands
+serve a copy with minutes instead (``demo_config``: deadlines and overdue steps only, in memory,
+written to the demo's directory; the config file itself is never changed): a hazard is listed,
+goes overdue and climbs every step of the chain within a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -26,12 +32,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 from rich.console import Console
 
 from domain.config import ConfigError
-from domain.district import District, load_district
+from domain.district import District, load_district, parse_district
+from domain.durations import format_duration
 from service.demo_accounts import create_accounts
 from service.demo_view import Board, note, watch
 from service.simulate import stop_on_sigterm
@@ -58,6 +67,13 @@ DEFAULT_CONFIG = REPO / "configs" / "xicheng.yaml"
 # (scenario, simulated seconds after the start); each on its own site.
 SEQUENCE = (("vapor-leak", 0), ("device-silent", 45), ("bad-payloads", 75), ("crowd-surge", 120),
             ("night-residency", 150), ("co-buildup", 240), ("tank-overpressure", 360), ("flooding", 480))
+# Supervision in minutes, not days: hazards listed from alerts are due in 2 (major) or 3 minutes
+# (general: the self-report's plan promises a minute less, still ahead), and step i of the overdue
+# chain reports i minutes past the deadline.
+DEMO_DEADLINES = {"major": "2m", "general": "3m"}
+DEMO_STEP_S = 60.0
+HAZARDS_AFTER_S = 10.0  # the enterprises' hazard scenarios start this long into the demo
+DEMO_LIMIT_S = 10.0  # overdue-climb's promised time limit: overdue within half a minute of that
 
 
 class DemoError(Exception):
@@ -143,20 +159,47 @@ def demo_scenarios(district: District, now_ms: int | None = None) -> list[Scenar
     return out
 
 
+def demo_config(district: District, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (the config as loaded) with the demo's supervision timings: the deadlines of
+    ``DEMO_DEADLINES`` and the district's overdue chain (its own steps, or the default ones) with
+    step i ``i × DEMO_STEP_S`` past the deadline. Everything else, who is notified included, stays."""
+    out = copy.deepcopy(data)
+    chain = district.config.supervision.overdue_chain(district.config.departments)
+    sup = out.setdefault("supervision", {}) or {}
+    out["supervision"] = sup
+    sup["deadlines"] = dict(DEMO_DEADLINES)
+    sup["overdue"] = [{"after": format_duration(i * DEMO_STEP_S), "notify": list(step.notify)}
+                      for i, step in enumerate(chain)]
+    return out
+
+
+def _demo_district(config: Path, demo_dir: Path) -> tuple[District, Path]:
+    """The district with the demo's timings, and the copy of the config serve is started with."""
+    district = load_district(config)  # named errors (ConfigError) for the file as the user wrote it
+    data = demo_config(district, yaml.safe_load(config.read_text(encoding="utf-8")))
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    path = demo_dir / "config.yaml"
+    path.write_text(f"# {config} with the demo's supervision timings (service/demo.py, demo_config)\n"
+                    + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    steps = ", ".join(str(step["after"]) for step in data["supervision"]["overdue"])
+    print(f"supervision: deadlines {DEMO_DEADLINES['general']} general, {DEMO_DEADLINES['major']} major, overdue "
+          f"steps {steps} past the deadline, for the demo ({path}; {config} unchanged)", flush=True)
+    return parse_district(data, str(path)), path
+
+
 def run_demo(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else DEFAULT_CONFIG
     demo_dir = Path(args.data or "./var/demo").expanduser().resolve()
     plain = args.plain or not sys.stdout.isatty()
     console = Console(highlight=False)
     try:
-        district = load_district(config)
+        load_district(config)
     except ConfigError as err:
         print(f"safewatch demo: {err}", file=sys.stderr)
         return 2
     if args.duration is not None and not args.duration > 0:
         print(f"safewatch demo: --duration {args.duration:g}: must be a positive number", file=sys.stderr)
         return 2
-    demo_dir.mkdir(parents=True, exist_ok=True)
     # The device-silent incident drops a connection on purpose; the view reports it, not paho's log.
     logging.getLogger("transport.mqtt").setLevel(logging.ERROR)
     stack_dir = demo_dir / "stack"
@@ -167,6 +210,7 @@ def run_demo(args: argparse.Namespace) -> int:
     worker: threading.Thread | None = None
     stop = threading.Event()
     try:
+        district, serve_config = _demo_district(config, demo_dir)
         before = stack_status(stack_dir)
         started = [name for name in NAMES if not (isinstance(p := before[name], dict) and p["running"])]
         stack = stack_up(stack_dir, die_with_parent=True)  # a killed demo takes what it started along
@@ -179,7 +223,8 @@ def run_demo(args: argparse.Namespace) -> int:
                          on_note=functools.partial(note, notes, plain))
         sim.connect()  # before serve: their retained "online" replaces any "offline" will of an earlier run
         _fresh_book(demo_dir)
-        serve = Serve(config, demo_dir, stack, secrets.token_urlsafe(24), free_port() if port_in_use(8080) else 8080)
+        port = free_port() if port_in_use(8080) else 8080
+        serve = Serve(serve_config, demo_dir, stack, secrets.token_urlsafe(24), port)
         print(f"serve: starting on {serve.url} (log {serve.log})", flush=True)
         serve.start()
         print(f"serve: pid {serve.proc.pid if serve.proc else '?'} healthy", flush=True)
@@ -188,7 +233,8 @@ def run_demo(args: argparse.Namespace) -> int:
         for sc in sim.scenarios:
             print(f"incident at +{sc.start_s:g} s: {sc.label} ({sc.site.name}): {sc.summary}", flush=True)
         play_in_background(serve.url, serve.token, district, [sc.site.id for sc in sim.scenarios], stop,
-                           functools.partial(note, notes, plain))  # hazards listed, reported, overdue
+                           functools.partial(note, notes, plain),  # hazards listed, reported, overdue
+                           delay_s=HAZARDS_AFTER_S, limit_s=DEMO_LIMIT_S)
         worker = threading.Thread(target=sim.run, args=(stop,), name="simulation", daemon=True)
         worker.start()
         with stop_on_sigterm(stop):

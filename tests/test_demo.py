@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from domain import parse_district
+from domain import load_district, parse_district
 from service.cli import main
-from service.demo import demo_scenarios
+from service.demo import DEMO_DEADLINES, demo_config, demo_scenarios
 from service.demo_view import Board, readings_counters
 from service.stack import stack_status
 from tests.support.district import district_data
@@ -91,6 +92,54 @@ def test_the_board_groups_an_event_s_departments_and_counts_open_alerts():
     assert board.open_counts()[0]["blue"] == 0
 
 
+def hazard_event(event_id: str, department: str, type_: str, note: str) -> Message:
+    body = {"event_id": event_id, "type": type_, "department": department,
+            "hazard": {"id": "7", "site": "G1", "level": "general", "title": "应急照明失效", "state": "rectifying",
+                       "events": [{"type": type_.removeprefix("hazard_"), "note": note}]}}
+    return Message(f"demotest/hazards/{department}/general", json.dumps(body).encode(), 1, False, 3, False, 0)
+
+
+def test_the_board_prints_hazard_events_with_their_step():
+    board = Board(DISTRICT)
+    board.on_message(hazard_event("hazard-1", "trade", "hazard_listed", ""))
+    board.on_message(hazard_event("hazard-2", "trade", "hazard_overdue", "overdue by 1m: step 2 of 3 (after 1m)"))
+    board.on_message(hazard_event("hazard-2", "bureau", "hazard_overdue", "overdue by 1m: step 2 of 3 (after 1m)"))
+    listed, overdue = board.ready_events(settle_s=0)
+    assert " hazard_listed general hazard 7 at G1 Station One: 应急照明失效 → trade" in listed
+    assert overdue.endswith("hazard_overdue general hazard 7 at G1 Station One: 应急照明失效 "
+                            "(overdue by 1m: step 2 of 3 (after 1m)) → bureau, trade")
+    assert board.open_counts()[0] == {"red": 0, "orange": 0, "yellow": 0, "blue": 0}  # hazards are not alerts
+
+
+XICHENG = REPO / "configs" / "xicheng.yaml"
+
+
+def test_the_demo_s_supervision_timings_are_minutes_and_leave_the_config_alone():
+    text = XICHENG.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    district = load_district(XICHENG)
+    demo = demo_config(district, data)
+    assert data == yaml.safe_load(text), "the loaded config is not changed in place"
+    steps = demo["supervision"]["overdue"]
+    assert [s["after"] for s in steps] == ["0s", "1m", "2m"]
+    assert [s["notify"] for s in steps] == [s["notify"] for s in data["supervision"]["overdue"]]
+    assert demo["supervision"]["deadlines"] == DEMO_DEADLINES
+    assert {**demo, "supervision": None} == {**data, "supervision": None}  # nothing else changes
+    sup = parse_district(demo, "<demo>").config.supervision
+    assert (sup.deadlines.general, sup.deadlines.major) == (180.0, 120.0)
+    assert sup.list_ == district.config.supervision.list_
+    assert XICHENG.read_text(encoding="utf-8") == text
+
+
+def test_a_config_without_an_overdue_chain_gets_the_default_one_in_minutes():
+    data = config()
+    data.pop("supervision", None)
+    demo = demo_config(parse_district(data, "<plain>"), data)
+    chain = parse_district(demo, "<demo>").config.supervision.overdue
+    assert chain is not None and [(s.after, s.notify) for s in chain] == [(0.0, ["sector", "street"]),
+                                                                          (60.0, ["bureau"])]
+
+
 def test_readings_counters_sum_over_labels():
     text = ("# HELP safewatch_readings_accepted_total x\nsafewatch_readings_accepted_total 120.0\n"
             'safewatch_readings_rejected_total{reason="not json"} 3.0\n'
@@ -131,6 +180,11 @@ def test_demo_shows_an_alert_within_a_minute_and_stops_all_it_started(tmp_path):
     fired = [line for line in out.splitlines() if " fired " in line]
     assert fired, f"no alert within the demo's minute:\n{out}"
     assert any("vapor" in line for line in fired), out
+    # The demo's supervision runs in minutes: hazards are listed (the enterprises' and the alerts')
+    # and the overdue-climb hazard goes overdue about half a minute in (step 1 of the chain).
+    assert "overdue steps 0s, 1m, 2m past the deadline, for the demo" in out
+    assert [line for line in out.splitlines() if " hazard_listed " in line], out
+    assert [line for line in out.splitlines() if " hazard_overdue " in line and "step 1 of" in line], out
     assert re.search(r"simulate: \d+ devices published \d+ readings", out)
     status = stack_status(data / "stack")
     assert not status["running"], "the demo started the stack, so it stops it"

@@ -124,13 +124,15 @@ def overdue_climb(ent: Enterprise, district: District, limit_s: float = 30.0) ->
     return hid
 
 
-def run_hazard_scenario(name: str, api: str, admin_token: str, district: District, site: str) -> str:
-    """Plays scenario ``name`` at ``site``; returns the hazard id."""
+def run_hazard_scenario(name: str, api: str, admin_token: str, district: District, site: str,
+                        limit_s: float = 30.0) -> str:
+    """Plays scenario ``name`` at ``site`` (``limit_s``: overdue-climb's promised time limit);
+    returns the hazard id."""
     if name not in SCENARIOS:
         raise HazardScenarioError(f"unknown hazard scenario {name!r} (expected one of {', '.join(SCENARIOS)})")
     ent = sign_in_enterprise(api, admin_token, site)
     try:
-        return self_report(ent, district) if name == "self-report" else overdue_climb(ent, district)
+        return self_report(ent, district) if name == "self-report" else overdue_climb(ent, district, limit_s)
     finally:
         ent.client.close()
 
@@ -195,7 +197,8 @@ class ApiPlayer:
 
 
 def play_in_background(api: str, admin_token: str, district: District, avoid: list[str], stop: threading.Event,
-                       on_note: Callable[[str], None], delay_s: float = 20.0) -> threading.Thread:
+                       on_note: Callable[[str], None], delay_s: float = 20.0,
+                       limit_s: float = 30.0) -> threading.Thread:
     """Both scenarios, ``delay_s`` after the start, each at a site the device incidents leave alone
     (``safewatch demo``); what happens is told through ``on_note``."""
     free = [sid for sid in district.sites if sid not in avoid] or list(district.sites)
@@ -205,7 +208,7 @@ def play_in_background(api: str, admin_token: str, district: District, avoid: li
             return
         for name, site in zip(SCENARIOS, free[:1] + free[-1:], strict=False):
             try:
-                hid = run_hazard_scenario(name, api, admin_token, district, site)
+                hid = run_hazard_scenario(name, api, admin_token, district, site, limit_s)
             except (HazardScenarioError, httpx.HTTPError) as err:
                 on_note(f"hazard scenario {name} at {site} failed: {err}")
                 continue
