@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from alerting.lifecycle import Lifecycle
 from alerting.route import Router
@@ -24,7 +26,7 @@ from service.jobs import ClusterScheduler, job_name
 from service.partitions import client_id, fair_share, partition_of, preferred, site_filters, split
 from store.deadletters import DeadLetters
 from store.state import StateStore
-from store.state.leases import PartitionsMismatch
+from store.state.leases import FENCED_IDLE_MS, PartitionsMismatch, holds
 from tests.support.pg import PgServer
 
 # -- arithmetic -----------------------------------------------------------------------------------
@@ -441,3 +443,27 @@ DISTRICT_SITES_IN = split(DISTRICT.sites, 16)
 
 def _site(site: str) -> dict[str, str]:
     return {"id": site, "name": site, "family": "gas_station", "street": "a", "sector": "safety"}
+
+
+def test_a_fenced_write_paused_midway_holds_the_claim_back_only_for_a_while(
+        pg_stores: Callable[[], StateStore]) -> None:
+    """SIGSTOP after the fence check: the write's transaction keeps the lease row FOR SHARE. The
+    claim does not hang on it (lock_timeout: the claimer's heartbeat goes on), the server ends
+    the paused session after FENCED_IDLE_MS, and the claim goes through; nothing of it commits."""
+    store, claimer = pg_stores(), pg_stores()
+    store.ensure_partitions(1, TTL_MS)
+    epoch = store.claim(0, "paused", TTL_MS)
+    assert epoch is not None
+    t0 = time.monotonic()
+    with pytest.raises(DBAPIError, match="idle-in-transaction"), store._write() as s:
+        assert holds(s, "paused", {0: epoch}) == {0}  # the fence passed; then the process stops
+        time.sleep(TTL_MS / 1000 + 0.1)
+        asked = time.monotonic()
+        assert claimer.claim(0, "successor", TTL_MS) is None  # expired, but locked: not now
+        assert time.monotonic() - asked < 2
+        while (new := claimer.claim(0, "successor", TTL_MS)) is None:
+            assert time.monotonic() - t0 < FENCED_IDLE_MS / 1000 + 10, "the paused session was never ended"
+        assert new == epoch + 1
+        print(f"claimed {time.monotonic() - t0:.1f}s after the paused write's fence check")
+        s.execute(text("SELECT 1"))  # resumed: its session is gone (retried, the fence would refuse it)
+    assert [(lease.owner, lease.epoch) for lease in claimer.leases()] == [("successor", epoch + 1)]

@@ -22,6 +22,13 @@ transaction to end, and once it has claimed, the old owner's check fails. So a p
 its lease cannot write over its successor, whatever its own clock says. A journal entry replayed
 at start-up (``at_epoch``) is checked the same way against the epoch it was recorded under.
 
+The other side of that wait: a process paused in the middle of a fenced book write (SIGSTOP keeps
+its connection, and its transaction, open) would hold the row and every claim of it for as long
+as it stays paused. So a fenced transaction sets ``idle_in_transaction_session_timeout``: paused
+past ``FENCED_IDLE_MS``, the server ends its session (the write never commits; resumed, the
+process journals it, and the replay finds the epoch moved), and lease changes wait for a row
+lock at most ``lock_timeout`` (a quarter of the lease), so the heartbeat thread never hangs on one.
+
 On SQLite there is one process: the rows exist, but every partition is its own and jobs just run.
 """
 
@@ -33,6 +40,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from store.state.models_cluster import LeaseRow, ProcessRow
@@ -41,6 +49,8 @@ from store.state.session import SessionSource
 log = logging.getLogger(__name__)
 PARTITIONS_LOCK = 0x5AFE_1EA5  # pg advisory lock key: "safewatch lease rows"
 SCHEDULER = -1  # the lease row of the scheduler role's district-wide jobs (not a partition)
+FENCED_IDLE_MS = 5000  # a fenced transaction whose process stopped talking this long is ended by the server
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
 _PG_NOW_MS = text("SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
 
 
@@ -85,6 +95,7 @@ def holds(s: Session, owner: str, claims: Mapping[int, int]) -> set[int]:
     q = select(LeaseRow.partition, LeaseRow.epoch).where(
         LeaseRow.partition.in_(list(claims)), LeaseRow.owner == owner)
     if s.get_bind().dialect.name == "postgresql":
+        _end_if_paused(s)
         q = q.with_for_update(read=True)
     return {int(p) for p, epoch in s.execute(q) if claims.get(int(p)) == int(epoch)}
 
@@ -98,9 +109,23 @@ def at_epoch(s: Session, partition: int, epoch: int, partitions: int) -> bool:
     """
     if s.get_bind().dialect.name != "postgresql":
         return True
+    _end_if_paused(s)
     q = (select(LeaseRow.epoch).where(LeaseRow.partition == partition, LeaseRow.partitions == partitions)
          .with_for_update(read=True))
     return s.execute(q).scalar() == epoch
+
+
+def _end_if_paused(s: Session) -> None:
+    s.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {FENCED_IDLE_MS}"))
+
+
+def _lock_timeout(s: Session, ttl_ms: int) -> None:
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text(f"SET LOCAL lock_timeout = {max(100, int(ttl_ms) // 4)}"))
+
+
+def _locked(err: OperationalError) -> bool:
+    return getattr(err.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
 
 class LeaseStore(SessionSource):
@@ -208,22 +233,32 @@ class LeaseStore(SessionSource):
             return sorted(int(p) for p in s.scalars(q))
 
     def claim(self, partition: int, owner: str, ttl_ms: int) -> int | None:
-        """Takes the partition (or ``SCHEDULER``) if it is free or expired; returns the new epoch, or None."""
-        with self._write() as s:
-            now = db_now_ms(s)
-            q = (update(LeaseRow)
-                 .where(LeaseRow.partition == partition,
-                        (LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
-                 .values(owner=owner, epoch=LeaseRow.epoch + 1, lease_until_ms=now + ttl_ms)
-                 .returning(LeaseRow.epoch))
-            epoch = s.execute(q).scalar()
-            return None if epoch is None else int(epoch)
+        """Takes the partition (or ``SCHEDULER``) if it is free or expired; returns the new epoch, or
+        None (held, or its row locked by a fenced write that has not finished: next time, then)."""
+        try:
+            with self._write() as s:
+                _lock_timeout(s, ttl_ms)
+                now = db_now_ms(s)
+                q = (update(LeaseRow)
+                     .where(LeaseRow.partition == partition,
+                            (LeaseRow.owner.is_(None)) | (LeaseRow.lease_until_ms <= now))
+                     .values(owner=owner, epoch=LeaseRow.epoch + 1, lease_until_ms=now + ttl_ms)
+                     .returning(LeaseRow.epoch))
+                epoch = s.execute(q).scalar()
+                return None if epoch is None else int(epoch)
+        except OperationalError as err:
+            if not _locked(err):
+                raise
+            log.warning("lease %d: its row is locked by an unfinished book write (a paused process?); "
+                        "not claimed this time", partition)
+            return None
 
     def renew(self, owner: str, claims: Mapping[int, int], ttl_ms: int) -> set[int]:
         """Extends the leases of ``claims`` (partition → epoch) still held; returns those renewed."""
         if not claims:
             return set()
         with self._write() as s:
+            _lock_timeout(s, ttl_ms)  # a paused process's fenced write: fail this tick, not hang it
             now = db_now_ms(s)
             q = (update(LeaseRow)
                  .where(LeaseRow.partition.in_(list(claims)), LeaseRow.owner == owner)
