@@ -61,7 +61,7 @@ def test_a_site_user_streams_only_its_sites_by_cookie(people_server: Server) -> 
 
 def ends(frames: queue.Queue[Frame], timeout: float = 5.0) -> list[Frame]:
     """The frames up to the stream's closing ``ended`` comment (fails if none comes in time)."""
-    got = []
+    got: list[Frame] = []
     deadline = time.monotonic() + timeout
     while True:
         frame = frames.get(timeout=max(0.01, deadline - time.monotonic()))
