@@ -3,8 +3,15 @@
 Pure: no I/O and no clock of its own. Rules are judged on event time (the readings'
 timestamps); the deadman sweep gets ``now_ms`` from its caller (the scheduler). Rules are
 compiled once into per-(family, metric) lookups, and state lives per alert key
-(rule, site, device, metric), grouped by series (site, device, metric) so one dictionary
-lookup per value finds every rule's state. Flapping is the alert book's concern.
+(rule, site, device, metric), grouped by series (site, device, metric). Per reading, one
+lookup finds the device's record (its series by metric, its deadman units, its site's
+derived metrics); per value, one more finds the series. Flapping is the alert book's concern.
+
+Almost every reading changes nothing: values sit between levels, and a trend's line only
+moves when a point enters or leaves its window. Each series keeps the region (a value band
+and a time) where none of its trackers can change (``base.Tracker``), so such a value costs
+one comparison; the region is exact, so skipping never changes a signal
+(``tests/rules/test_engine_skip.py`` checks this against stepping every tracker).
 
 A reading older than its series' newest is late: it updates nothing here (ingest still
 stores it). Within a batch, readings are judged before statuses, so an ``offline`` that a
@@ -17,7 +24,7 @@ from collections.abc import Collection, Iterable, Mapping
 
 from alerting.rules.base import CompiledRule, Tracker
 from alerting.rules.clock import LocalClock
-from alerting.rules.deadman import DeadmanTracker
+from alerting.rules.deadman import DeadmanTracker, Unit
 from alerting.rules.threshold import ThresholdSpec, ThresholdTracker
 from alerting.rules.trend import TrendSpec, TrendTracker
 from domain.alerts import AlertKey, Signal
@@ -34,18 +41,58 @@ _NO_RULES: Plan = {}
 
 
 class _Series:
-    """The trackers of every rule on one (site, device, metric), and the newest time seen."""
+    """The trackers of every rule on one (site, device, metric), the newest time seen, and
+    where all of them are quiet at once: ``lo <= value <= hi`` and ``ts < until`` (the
+    intersection of the trackers' own, ``base.Tracker``), so the common reading is skipped
+    with one test however many rules read the metric."""
 
-    __slots__ = ("newest", "trackers")
+    __slots__ = ("hi", "lo", "newest", "trackers", "until")
 
     def __init__(self, trackers: tuple[Tracker, ...]) -> None:
         self.trackers = trackers
         self.newest = -(1 << 62)
+        self.lo, self.hi, self.until = _INF, -_INF, -_INF
+        self.requiet()
+
+    def requiet(self) -> None:
+        """After any tracker's state changed (plain comparisons: this runs on every stepped reading)."""
+        trackers = self.trackers
+        if len(trackers) == 1:
+            t = trackers[0]
+            self.lo, self.hi, self.until = t.lo, t.hi, t.until
+            return
+        lo, hi, until = -_INF, _INF, _INF
+        for t in trackers:
+            if t.lo > lo:
+                lo = t.lo
+            if t.hi < hi:
+                hi = t.hi
+            if t.until < until:
+                until = t.until
+        self.lo, self.hi, self.until = lo, hi, until
 
 
 # Marks a metric no rule of the device's family reads, in the per-device cache; never in
-# Engine._series and never stepped (its ``newest`` is not kept).
+# Engine._series. Its ``newest`` is later than any reading, so the engine's lateness test
+# passes over it without a test of its own (and never writes it).
 _UNRULED = _Series(())
+_UNRULED.newest = 1 << 62
+
+
+class _Device:
+    """What the engine keeps per (site, device), found with one lookup per reading: the
+    series by metric (``_UNRULED`` for a metric no rule reads), the site's latest values,
+    the deadman units the device's readings touch, and the site's derived metrics."""
+
+    __slots__ = ("derived", "latest", "series", "site_unit", "unit")
+
+    def __init__(self, latest: dict[str, LatestValue], unit: Unit | None, site_unit: Unit | None,
+                 derived: tuple[tuple[str, str, float], ...]) -> None:
+        self.series: dict[str, _Series] = {}
+        self.latest = latest
+        self.unit = unit
+        self.site_unit = site_unit
+        self.derived = derived
 
 
 def _compile(district: District, clock: LocalClock) -> dict[str, Plan]:
@@ -75,8 +122,11 @@ class Engine:
         self._derived = DerivedMetrics(district.sites)
         self._deadman = DeadmanTracker(r for r in district.rules.values() if isinstance(r, DeadmanRule))
         self._series: dict[tuple[str, str, str], _Series] = {}
-        # The same series by (site, device), then metric: one tuple key per reading, not per value.
-        self._by_device: dict[tuple[str, str], dict[str, _Series]] = {}
+        # Per (site, device): devices readings came from (their deadman units wired in), and
+        # devices only restored or replayed so far, whose units a first reading wires: the
+        # deadman must not learn of a device from anything but its own messages (``replay``).
+        self._devices: dict[tuple[str, str], _Device] = {}
+        self._staged: dict[tuple[str, str], _Device] = {}
         self._latest: dict[str, dict[str, LatestValue]] = {}
 
     def process(self, batch: Batch) -> list[Signal]:
@@ -108,12 +158,7 @@ class Engine:
         clear a device the book has silent."""
         discard: list[Signal] = []
         for r in readings:
-            plan = self._plans.get(r.family, _NO_RULES)
-            latest = self._latest.setdefault(r.site, {})
-            self._values(r, r.values, plan, latest, discard)
-            derived = self._derived.derive(r.site, r.values)
-            if derived:
-                self._values(r, derived, plan, latest, discard)
+            self._values(self._quiet_device(r.family, r.site, r.device), r, discard)
             discard.clear()
 
     def firing(self, sites: Collection[str] | None = None) -> dict[AlertKey, Severity]:
@@ -142,13 +187,19 @@ class Engine:
                     continue
                 if isinstance(tracker, ThresholdTracker) and tracker.level >= 0:
                     tracker.level, tracker.severity, tracker.pending_since = -1, None, -(1 << 62)
-                    tracker.reidle()
+                    tracker.requiet()
                 elif isinstance(tracker, TrendTracker):
                     tracker.severity = None
+                    tracker.requiet()
+            series.requiet()
 
     def latest(self, site: str) -> dict[str, LatestValue]:
-        """metric → (value, ts_ms, device) of the newest reading of each metric at ``site``."""
-        return dict(self._latest.get(site, {}))
+        """metric → (value, ts_ms, device) of the newest reading of each metric at ``site``,
+        the site's derived metrics among them (computed here, not on every reading)."""
+        latest = self._latest.get(site)
+        if not latest:
+            return {}
+        return latest | self._derived.derive_latest(site, latest)
 
     def know_device(self, site: str, device: str, last_seen_ms: int) -> bool:
         """Tell the deadman about a device seen before (e.g. before a restart); False for an unknown site."""
@@ -159,52 +210,115 @@ class Engine:
         return True
 
     def _reading(self, r: Reading, out: list[Signal]) -> None:
-        self._deadman.seen(r.family, r.site, r.device, r.ts_ms, out)
-        plan = self._plans.get(r.family, _NO_RULES)
-        latest = self._latest.get(r.site)
-        if latest is None:
-            latest = self._latest[r.site] = {}
-        self._values(r, r.values, plan, latest, out)
-        derived = self._derived.derive(r.site, r.values)
-        if derived:
-            self._values(r, derived, plan, latest, out)
+        device = self._devices.get((r.site, r.device))
+        if device is None:
+            device = self._wire(r.family, r.site, r.device)
+        # The deadman's part, inline: note the time, resolve what was firing (DeadmanTracker.seen).
+        ts = r.ts_ms
+        unit = device.unit
+        if unit is not None:
+            seen = unit.last_seen
+            if seen is None or ts > seen:
+                unit.last_seen = ts
+            if unit.firing:
+                self._deadman.reporting(unit, r.family, r.site, r.device, ts, out)
+        unit = device.site_unit
+        if unit is not None:
+            seen = unit.last_seen
+            if seen is None or ts > seen:
+                unit.last_seen = ts
+            if unit.firing:
+                self._deadman.reporting(unit, r.family, r.site, "", ts, out)
+        self._values(device, r, out)
 
-    def _values(self, r: Reading, values: Mapping[str, float], plan: Plan,
-                latest: dict[str, LatestValue], out: list[Signal]) -> None:
-        site, device, ts = r.site, r.device, r.ts_ms
-        by_metric = self._by_device.get((site, device))
-        if by_metric is None:
-            by_metric = self._by_device[(site, device)] = {}
-        for metric, value in values.items():
+    def _values(self, device: _Device, r: Reading, out: list[Signal]) -> None:
+        ts, latest, by_metric = r.ts_ms, device.latest, device.series
+        for metric, value in r.values.items():
             if not -_INF < value < _INF:  # NaN or infinite: nothing to judge
                 continue
             previous = latest.get(metric)
             if previous is None or ts >= previous[1]:
-                latest[metric] = (value, ts, device)
+                latest[metric] = (value, ts, r.device)
             # One lookup per value: the device's dict caches the series of a ruled metric and
             # _UNRULED for one no rule reads (plans are fixed at start), so the plan is consulted
             # only on a metric's first value from this device.
             series = by_metric.get(metric)
             if series is None:
-                rules = plan.get(metric)
-                if rules is None:
-                    by_metric[metric] = _UNRULED
-                    continue
-                series = self._new_series(site, device, metric, rules)
-            elif series is _UNRULED or ts < series.newest:
+                series = self._series_of(device, r.family, r.site, r.device, metric)
+            if ts < series.newest:  # late (or _UNRULED)
                 continue
             series.newest = ts
-            for tracker in series.trackers:
-                if value * tracker.sign <= tracker.idle:  # a quiet threshold: step would do nothing
-                    continue
-                signal = tracker.step(value, ts)
-                if signal is not None:
-                    out.append(signal)
+            if series.lo <= value <= series.hi and ts < series.until:  # no rule would change
+                continue
+            self._step(series, value, ts, out)
+        if device.derived:
+            self._derive(device, r, out)
 
-    def _new_series(self, site: str, device: str, metric: str, rules: tuple[CompiledRule, ...]) -> _Series:
-        series = _Series(tuple(rule.tracker(AlertKey(rule.rule_id, site, device, metric)) for rule in rules))
-        self._series[(site, device, metric)] = series
-        self._by_device.setdefault((site, device), {})[metric] = series
+    def _derive(self, device: _Device, r: Reading, out: list[Signal]) -> None:
+        """The site's derived metrics of one reading, judged after its own values."""
+        ts, values, by_metric = r.ts_ms, r.values, device.series
+        for source, metric, divisor in device.derived:
+            raw = values.get(source)
+            if raw is None:
+                continue
+            value = raw / divisor
+            if not -_INF < value < _INF:
+                continue
+            series = by_metric.get(metric)
+            if series is None:
+                series = self._series_of(device, r.family, r.site, r.device, metric)
+            if ts < series.newest:
+                continue
+            series.newest = ts
+            if series.lo <= value <= series.hi and ts < series.until:
+                continue
+            self._step(series, value, ts, out)
+
+    @staticmethod
+    def _step(series: _Series, value: float, ts: int, out: list[Signal]) -> None:
+        for tracker in series.trackers:
+            if tracker.lo <= value <= tracker.hi and ts < tracker.until:
+                continue
+            signal = tracker.step(value, ts)
+            if signal is not None:
+                out.append(signal)
+        series.requiet()
+
+    def _wire(self, family: str, site: str, device: str) -> _Device:
+        """A device's first reading: its record (from a restore or replay, if any) with the
+        deadman units it touches."""
+        record = self._staged.pop((site, device), None) or self._record(site)
+        record.unit = self._deadman.unit(family, site, device)
+        record.site_unit = self._deadman.unit(family, site, "")
+        self._devices[(site, device)] = record
+        return record
+
+    def _quiet_device(self, family: str, site: str, device: str) -> _Device:
+        """A device's record for a restore or a replay, without telling the deadman of it."""
+        record = self._devices.get((site, device)) or self._staged.get((site, device))
+        if record is None:
+            record = self._staged[(site, device)] = self._record(site)
+        return record
+
+    def _record(self, site: str) -> _Device:
+        latest = self._latest.get(site)
+        if latest is None:
+            latest = self._latest[site] = {}
+        return _Device(latest, None, None, self._derived.of_site(site))
+
+    def _series_of(self, device: _Device, family: str, site: str, name: str, metric: str) -> _Series:
+        """The series of a metric's first value from a device: new, or _UNRULED."""
+        rules = self._plans.get(family, _NO_RULES).get(metric)
+        if rules is None:
+            device.series[metric] = _UNRULED
+            return _UNRULED
+        return self._new_series(device, site, name, metric, rules)
+
+    def _new_series(self, device: _Device, site: str, name: str, metric: str,
+                    rules: tuple[CompiledRule, ...]) -> _Series:
+        series = _Series(tuple(rule.tracker(AlertKey(rule.rule_id, site, name, metric)) for rule in rules))
+        self._series[(site, name, metric)] = series
+        device.series[metric] = series
         return series
 
     def _restore(self, key: AlertKey, severity: Severity) -> bool:
@@ -221,9 +335,11 @@ class Engine:
             return False
         series = self._series.get((key.site, key.device, key.metric))
         if series is None:
-            series = self._new_series(key.site, key.device, key.metric, rules)
+            device = self._quiet_device(site.family, key.site, key.device)
+            series = self._new_series(device, key.site, key.device, key.metric, rules)
         for tracker in series.trackers:
             if tracker.key.rule == key.rule:
                 tracker.restore(severity)
+                series.requiet()
                 return True
         return False

@@ -2,9 +2,10 @@
 
 ``occupancy_ratio`` = occupancy / capacity and ``density_per_m2`` = occupancy / area_m2: a
 device metric over a constant of the site. They are never accepted from a device nor stored;
-the engine computes them from each occupancy reading (``DerivedMetrics``), history and the
-API scale the stored occupancy (``scale``: dividing by a positive constant commutes with every
-aggregate offered), the simulators and the benchmark find their source (``source_of``).
+the engine judges them on each occupancy reading and derives them among a site's latest values
+(``DerivedMetrics``), history and the API scale the stored occupancy (``scale``: dividing by a
+positive constant commutes with every aggregate offered), the simulators and the benchmark
+find their source (``source_of``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def scale(site: SiteConstants, metric: str) -> float | None:
 
 
 class DerivedMetrics:
-    """Per site, the derived metrics of its family it has the constants for (the engine's hot path)."""
+    """Per site, the derived metrics of its family it has the constants for."""
 
     def __init__(self, sites: Mapping[str, SiteConstants]) -> None:
         self._divisors: dict[str, dict[str, tuple[tuple[str, float], ...]]] = {}
@@ -81,19 +82,11 @@ class DerivedMetrics:
             if by_source:
                 self._divisors[site.id] = {src: tuple(pairs) for src, pairs in by_source.items()}
 
-    def derive(self, site: str, values: Mapping[str, float]) -> dict[str, float] | None:
-        """The derived values for one reading of ``site``; None when it has none to derive."""
-        by_source = self._divisors.get(site)
-        if by_source is None:
-            return None
-        out: dict[str, float] | None = None
-        for source, pairs in by_source.items():
-            value = values.get(source)
-            if value is not None:
-                out = out or {}
-                for name, divisor in pairs:
-                    out[name] = value / divisor
-        return out
+    def of_site(self, site: str) -> tuple[tuple[str, str, float], ...]:
+        """(source, derived metric, divisor) for each derived metric ``site`` has: what the
+        engine keeps per device, so a reading costs no lookup by site."""
+        return tuple((source, name, divisor) for source, pairs in self._divisors.get(site, {}).items()
+                     for name, divisor in pairs)
 
     def derive_latest(self, site: str, latest: Mapping[str, tuple[float, int, str]]
                       ) -> dict[str, tuple[float, int, str]]:

@@ -28,7 +28,10 @@ from domain.severity import Severity
 KIND = "deadman"
 
 
-class _Unit:
+class Unit:
+    """One watched device (or site): the engine keeps a reference in its per-device record and
+    notes each reading's time here directly (``DeadmanTracker.unit``); units are never replaced."""
+
     __slots__ = ("family", "firing", "last_seen", "rules")
 
     def __init__(self, family: str, rules: tuple[DeadmanRule, ...], last_seen: int | None) -> None:
@@ -52,7 +55,7 @@ class DeadmanTracker:
         self._per_site = {f: tuple(r for r in rules if r.per == "site" and r.family in ("*", f))
                           for f in FAMILIES}
         self._after_ms = {r.id: round(r.after * 1000) for r in rules}
-        self._units: dict[tuple[str, str], _Unit] = {}  # (site, device); device "" for a site
+        self._units: dict[tuple[str, str], Unit] = {}  # (site, device); device "" for a site
 
     def seen(self, family: str, site: str, device: str, ts_ms: int, out: list[Signal]) -> None:
         """A reading arrived: note the time, resolve what was firing for the device and its site."""
@@ -63,10 +66,31 @@ class DeadmanTracker:
         if rules:
             self._touch(family, rules, site, "", ts_ms, out)
 
+    def unit(self, family: str, site: str, device: str) -> Unit | None:
+        """The unit of a device (``device`` "" for its site) that a reading from it touches,
+        created on its first one; None when no deadman rule watches such a unit. A created
+        unit has seen nothing yet: the caller notes the reading (``Unit.last_seen``), and
+        calls ``reporting`` when the unit is firing, as ``seen`` does."""
+        rules = (self._per_site if device == "" else self._per_device).get(family)
+        if not rules:
+            return None
+        unit = self._units.get((site, device))
+        if unit is None:
+            unit = self._units[(site, device)] = Unit(family, rules, None)
+        return unit
+
+    def reporting(self, unit: Unit, family: str, site: str, device: str, ts_ms: int, out: list[Signal]) -> None:
+        """A reading of ``family`` arrived from a firing unit: clear each of its firing keys."""
+        message = f"{_who(site, device)} reporting again"
+        for rule_id in unit.firing:
+            out.append(Signal.clear(AlertKey(rule_id, site, device, ""), family=family, kind=KIND,
+                                    at_ms=ts_ms, message=message))
+        unit.firing.clear()
+
     def status(self, s: DeviceStatus, out: list[Signal]) -> None:
         for rules, device in ((self._per_device.get(s.family), s.device), (self._per_site.get(s.family), "")):
             if rules and (s.site, device) not in self._units:
-                self._units[(s.site, device)] = _Unit(s.family, rules, s.ts_ms)
+                self._units[(s.site, device)] = Unit(s.family, rules, s.ts_ms)
         unit = self._units.get((s.site, s.device))
         if s.online or unit is None or (unit.last_seen is not None and s.ts_ms < unit.last_seen):
             return
@@ -101,7 +125,7 @@ class DeadmanTracker:
         rules = per.get(family, ())
         if all(r.id != rule.id for r in rules):
             return False
-        unit = self._units.setdefault((site, device), _Unit(family, rules, None))
+        unit = self._units.setdefault((site, device), Unit(family, rules, None))
         unit.firing[rule.id] = severity
         return True
 
@@ -111,7 +135,7 @@ class DeadmanTracker:
         for rules, key in units:
             if not rules:
                 continue
-            unit = self._units.setdefault(key, _Unit(family, rules, last_seen_ms))
+            unit = self._units.setdefault(key, Unit(family, rules, last_seen_ms))
             if unit.last_seen is None or last_seen_ms > unit.last_seen:
                 unit.last_seen = last_seen_ms
 
@@ -119,13 +143,9 @@ class DeadmanTracker:
                out: list[Signal]) -> None:
         unit = self._units.get((site, device))
         if unit is None:
-            self._units[(site, device)] = _Unit(family, rules, ts_ms)
+            self._units[(site, device)] = Unit(family, rules, ts_ms)
             return
         if unit.last_seen is None or ts_ms > unit.last_seen:
             unit.last_seen = ts_ms
         if unit.firing:
-            message = f"{_who(site, device)} reporting again"
-            for rule_id in unit.firing:
-                out.append(Signal.clear(AlertKey(rule_id, site, device, ""), family=family, kind=KIND,
-                                        at_ms=ts_ms, message=message))
-            unit.firing.clear()
+            self.reporting(unit, family, site, device, ts_ms, out)

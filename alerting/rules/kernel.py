@@ -8,7 +8,8 @@
 - ``upcoming``: the forecast of a threshold rule's levels from a fitted line, levels already
   passed by the newest reading left out;
 - ``ScheduleGate``: ``schedule.between`` on event time; outside it a rule does not fire and
-  a firing key clears with one message.
+  a firing key clears with one message. ``next_change`` says how long the gate stays as it
+  is, so a tracker that cannot change until then need not be stepped (see ``base.Tracker``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from domain.config import Schedule, ThresholdRule
 from domain.severity import Severity
 
 MS_PER_MIN = 60_000.0
+_NEVER_MS = 1 << 62  # an epoch-ms instant no reading reaches
 
 
 def direction_sign(direction: str) -> float:
@@ -83,6 +85,27 @@ class ScheduleGate:
         """True outside the schedule: the rule does not fire and a firing key clears."""
         s = self._schedule
         return s is not None and not s.active_at(self._clock.minute_of_day(ts_ms))
+
+    def next_change(self, ts_ms: int) -> int:
+        """An instant after ``ts_ms`` before which ``closed`` answers as it does at ``ts_ms``.
+
+        The next local minute at which the window opens or shuts, under the offset of
+        ``ts_ms``'s 15-minute UTC bucket, and no later than that bucket's end (where the
+        offset may change: the step there asks again). Without a schedule, never."""
+        s = self._schedule
+        if s is None:
+            return _NEVER_MS
+        clock = self._clock
+        offset = clock.offset_ms(ts_ms)
+        local = ts_ms + offset
+        minute = local // 60_000 % 1440
+        start, end = s.minutes
+        target = end if s.active_at(minute) else start
+        # Whole minutes until the local clock reads ``target`` (a full day when it reads it now,
+        # which only an empty window ``HH:MM-HH:MM`` with equal ends allows).
+        ahead = (target - minute) % 1440 or 1440
+        boundary = ts_ms - local % 60_000 + ahead * 60_000
+        return min(boundary, clock.bucket_end(ts_ms))
 
     def clear_message(self, value: float) -> str:
         between = self._schedule.between if self._schedule is not None else ""

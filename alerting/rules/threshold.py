@@ -19,6 +19,8 @@ Semantics (contract section 2, Alertmanager/Prometheus where the contract is sil
 
 from __future__ import annotations
 
+import math
+
 from alerting.rules.clock import LocalClock
 from alerting.rules.kernel import ScheduleGate, direction_sign
 from alerting.rules.text import metric_label, metric_unit, num, quantity
@@ -28,7 +30,18 @@ from domain.families import FAMILIES
 from domain.severity import Severity
 
 KIND = "threshold"
-_NEVER = -float("inf")  # an ``idle`` no finite value is at or under
+_INF = float("inf")
+_LOUD = (_INF, -_INF)  # a value band nothing is in: every reading is stepped
+Band = tuple[float, float]  # (lo, hi): the readings ``lo <= value <= hi``
+
+
+def _band(sign: float, after: float, upto: float) -> Band:
+    """The values whose signed ``x = value * sign`` has ``after < x <= upto``, as an inclusive
+    band: the strict end becomes the next float, so the band is exact (``x`` is exact too,
+    ``sign`` being ±1). ``after`` -inf and ``upto`` inf leave that side open."""
+    if sign > 0:
+        return (-_INF if after == -_INF else math.nextafter(after, _INF)), upto
+    return -upto, (_INF if after == -_INF else math.nextafter(-after, -_INF))
 
 
 class ThresholdSpec:
@@ -57,6 +70,16 @@ class ThresholdSpec:
         self.unit = metric_unit(rule.family, rule.metric)
         # None without a schedule, so the common reading pays one attribute test, not a call.
         self.gate = None if rule.schedule is None else ScheduleGate(rule.schedule, clock, self.label, self.unit)
+        # Where a step changes nothing (see ``ThresholdTracker.requiet``), per state, computed once.
+        # Not firing and not pending: no level is passed.
+        self.quiet_idle = _band(self.sign, -_INF, self.first)
+        # Pending: some level is passed (the period runs on).
+        self.quiet_pending = _band(self.sign, self.first, _INF)
+        # Firing at level j: ``level(x, j)`` is j while x is above j's bound less the hysteresis
+        # and passes no higher bound.
+        h = self.hysteresis
+        self.quiet_firing: tuple[Band, ...] = tuple(
+            _band(self.sign, b - h, min(self.signed[j + 1:], default=_INF)) for j, b in enumerate(self.signed))
 
     def tracker(self, key: AlertKey) -> ThresholdTracker:
         return ThresholdTracker(self, key)
@@ -92,7 +115,7 @@ class ThresholdSpec:
 class ThresholdTracker:
     """One key's threshold state: the firing level (-1 for none) and the pending start."""
 
-    __slots__ = ("idle", "key", "level", "pending_since", "severity", "sign", "spec")
+    __slots__ = ("hi", "key", "level", "lo", "pending_since", "severity", "spec", "until")
 
     def __init__(self, spec: ThresholdSpec, key: AlertKey) -> None:
         self.spec = spec
@@ -100,23 +123,50 @@ class ThresholdTracker:
         self.level = -1
         self.severity: Severity | None = None  # what was last signalled (or restored)
         self.pending_since: int | None = None
-        self.sign = spec.sign
-        self.idle = spec.first if spec.gate is None else _NEVER
+        self.lo, self.hi, self.until = -_INF, _INF, -_INF
+        self.requiet()
 
-    def reidle(self) -> None:
-        """Recompute ``idle`` after level or pending_since changed.
+    def requiet(self, ts_ms: int | None = None) -> None:
+        """Recompute where a step would do nothing (``base.Tracker``) after level,
+        severity or pending_since changed; ``ts_ms`` is the last reading's time (None:
+        unknown, and a scheduled rule is then stepped on its next reading).
 
-        ``idle`` is the signed value at or under which a step changes nothing and returns
-        None (ungated, not firing, not pending: the common reading); -inf while there is no
-        such value. The engine skips the call when ``value * sign <= idle``.
+        - not firing, not pending: no level passed (the common reading);
+        - pending: a level still passed, until the ``for`` period is served;
+        - firing at level j with j's severity signalled: the same level holds;
+        - outside a schedule, not firing: anything, until the schedule opens; inside it,
+          as without one until it shuts.
         """
         sp = self.spec
-        quiet = sp.gate is None and self.level < 0 and self.pending_since is None
-        self.idle = sp.first if quiet else _NEVER
+        gate = sp.gate
+        until = _INF
+        if gate is not None:
+            if ts_ms is None:
+                self.lo, self.hi = _LOUD
+                return
+            if gate.closed(ts_ms):
+                # A closed gate drops a pending period and clears a firing level at once, so
+                # after a step here neither is left and every value is a no-op until it opens.
+                quiet = self.level < 0 and self.pending_since is None
+                self.lo, self.hi = (-_INF, _INF) if quiet else _LOUD
+                self.until = gate.next_change(ts_ms)
+                return
+            until = gate.next_change(ts_ms)
+        if self.level < 0:
+            if self.pending_since is None:
+                self.lo, self.hi = sp.quiet_idle
+            else:
+                self.lo, self.hi = sp.quiet_pending
+                until = min(until, self.pending_since + sp.for_ms)
+        elif sp.severities[self.level] == self.severity:
+            self.lo, self.hi = sp.quiet_firing[self.level]
+        else:  # restored at a severity the config's levels do not have: the next step reports
+            self.lo, self.hi = _LOUD
+        self.until = until
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
         signal = self._step(value, ts_ms)
-        self.reidle()
+        self.requiet(ts_ms)
         return signal
 
     def _step(self, value: float, ts_ms: int) -> Signal | None:
@@ -151,7 +201,7 @@ class ThresholdTracker:
         self.level = below[-1] if below else 0
         self.severity = severity
         self.pending_since = None
-        self.reidle()
+        self.requiet()
 
     def _fire(self, j: int, value: float, ts_ms: int) -> Signal:
         sp = self.spec

@@ -14,11 +14,16 @@
   the newest value has not passed that bound yet (``kernel.passed``); clears when neither holds. The signal's
   ``threshold`` is the forecast bound when the forecast holds, else the slope limit.
 
+Between two changes of its window a key's line stands still, so most readings cannot change
+its state: ``TrendTracker.requiet`` works out until when (``base.Tracker``), and the engine
+skips those readings.
+
 ``fit_trend`` and ``kernel.upcoming`` are the same arithmetic for the API's ``/trend``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -37,6 +42,10 @@ _MIN_CAPACITY = 128
 _MS_PER_MIN = MS_PER_MIN
 # A tracker's cached line is stale: the sums changed since it was solved.
 _STALE: tuple[float, float] = (float("nan"), float("nan"))
+_INF = float("inf")
+# Slack on the forecast's due time, relative to the size of the terms it is computed from:
+# far more than the few ulps by which ``eta_ms``'s own arithmetic can differ from it.
+_DUE_SLACK = 1e-9
 
 
 class Fit(NamedTuple):
@@ -97,6 +106,9 @@ class TrendSpec:
         self.min_points = rule.min_points
         self.capacity = max(_MIN_CAPACITY, rule.min_points)
         self.spacing_ms = self.window_ms / self.capacity
+        # Ring timestamps are whole ms, so "at least spacing_ms after the newest" is "at least
+        # this many whole ms after": an exact integer to compare reading times with.
+        self.spacing_whole_ms = math.ceil(self.spacing_ms)
         self.slope_above = rule.slope_above
         self.slope_below = rule.slope_below
         self.severity = rule.severity
@@ -133,6 +145,35 @@ class TrendSpec:
             return None
         return minutes * _MS_PER_MIN
 
+    def forecast_due(self, slope: float, intercept: float, origin: float, ts_ms: int) -> float:
+        """A time before which ``eta_ms`` is None for every reading on this line (the line
+        ``intercept + slope * minutes since origin``), given a reading at ``ts_ms``; -inf when
+        it may not be None already. Conservative by a margin, so never later than the truth.
+
+        ``eta_ms`` is not None once the fitted value is within ``within`` of the bound at the
+        line's closing speed: ``(G - closing * u) / closing * MS <= within`` with ``G`` the
+        gap at the origin and ``u`` the minutes since it, i.e. from
+        ``origin + G / closing * MS - within`` on. A line not closing in never gets there
+        while it is short of the bound; one already past it is due now.
+        """
+        if self.forecast_level is None:
+            return _INF
+        sign = self.forecast_sign
+        gap0 = sign * (self.forecast_bound - intercept)
+        closing = sign * slope
+        scale = abs(self.forecast_bound) + abs(intercept)
+        if closing <= 0:
+            # The gap never shrinks: still short of the bound now, it stays so (``minutes_to_reach``
+            # None); the margin keeps rounding near a zero gap out of it.
+            u = (ts_ms - origin) / _MS_PER_MIN
+            gap = gap0 - closing * u
+            return _INF if gap > _DUE_SLACK * (scale + abs(slope * u)) else -_INF
+        span = gap0 / closing * _MS_PER_MIN
+        due = origin + span - self.within_ms
+        if not math.isfinite(due):  # a closing speed so slow the division overflowed
+            return _INF if due > 0 else -_INF
+        return due - 1.0 - _DUE_SLACK * (abs(span) + abs(due - origin) + scale * _MS_PER_MIN / closing)
+
     def describe(self, value: float, slope: float) -> str:
         word = "rising" if slope > 0 else "falling" if slope < 0 else "steady"
         return f"{self.label} {quantity(value, self.unit)} {word} {rate(abs(slope), self.unit)}"
@@ -147,8 +188,8 @@ class TrendSpec:
 
 
 class TrendTracker:
-    __slots__ = ("idle", "key", "last_ts", "last_value", "line", "origin", "pushes", "ring", "severity",
-                 "sign", "spec", "st", "stt", "stv", "sv")
+    __slots__ = ("hi", "key", "last_ts", "last_value", "line", "lo", "origin", "pushes", "ring", "severity",
+                 "spec", "st", "stt", "stv", "sv", "until")
 
     def __init__(self, spec: TrendSpec, key: AlertKey) -> None:
         self.spec = spec
@@ -157,14 +198,61 @@ class TrendTracker:
         self.severity: Severity | None = None
         self.last_ts = -1
         self.last_value = 0.0
-        # Every point moves the window: never skipped (see ThresholdTracker.reidle).
-        self.sign, self.idle = 1.0, -float("inf")
+        # The trend is judged on the line, whatever the value: quiet for every value until
+        # ``until`` (``requiet``), stepped on every reading while that is -inf.
+        self.lo, self.hi, self.until = -_INF, _INF, -_INF
         self.line: tuple[float, float] | None = _STALE
         self.origin = 0.0
         self.pushes = 0
         self.st = self.sv = self.stt = self.stv = 0.0
 
     def step(self, value: float, ts_ms: int) -> Signal | None:
+        signal = self._step(value, ts_ms)
+        self.requiet(ts_ms)
+        return signal
+
+    def requiet(self, ts_ms: int | None = None) -> None:
+        """Until when readings cannot change this key (``base.Tracker``): the first reading
+        that adds a point (``spacing_ms`` after the newest) or evicts one (past the window)
+        moves the line; before that ``step`` returns None and only notes the reading's time,
+        unless the line is close enough to the forecast bound for the reading's value to
+        matter (``TrendSpec.forecast_due``). A scheduled rule is stepped on every reading."""
+        sp, ring = self.spec, self.ring
+        if sp.gate is not None or ts_ms is None or not ring.size:
+            self.until = -_INF
+            return
+        # Whole ms throughout: ring times are whole, ``spacing_whole_ms`` too, and a point is
+        # evicted by a reading more than ``window_ms`` after it.
+        moves = ring.newest + sp.spacing_whole_ms
+        evicts = ring.oldest + sp.window_ms + 1
+        if evicts < moves:
+            moves = evicts
+        if ring.size < sp.min_points:
+            self.until = moves  # undetermined whatever the value
+            return
+        line = self.line
+        if line is _STALE:
+            line = self.line = _solve(ring.size, self.st, self.sv, self.stt, self.stv)
+        if line is None:
+            self.until = moves  # the times do not spread: no line, nothing judged
+            return
+        slope, intercept = line
+        beyond = sp.slope_limit(slope) is not None
+        if self.severity is not None:
+            # Firing on the slope, at the rule's severity: it holds whatever the value. Firing on
+            # the forecast alone, the value decides when it clears.
+            self.until = moves if beyond and self.severity == sp.severity else -_INF
+            return
+        if beyond:
+            self.until = -_INF  # the next reading fires
+            return
+        if sp.forecast_level is not None:
+            due = sp.forecast_due(slope, intercept, self.origin, ts_ms)
+            if due < moves:
+                moves = due
+        self.until = moves
+
+    def _step(self, value: float, ts_ms: int) -> Signal | None:
         if ts_ms <= self.last_ts:  # a duplicate or late point would distort the fit
             return None
         self.last_ts, self.last_value = ts_ms, value
@@ -199,9 +287,11 @@ class TrendTracker:
 
     def restore(self, severity: Severity) -> None:
         self.severity = severity
+        self.until = -_INF  # judged again on the next reading
 
     def fit(self) -> Fit | None:
-        """The least-squares line over the window as it stands (from the running sums)."""
+        """The least-squares line over the window as it stands (from the running sums); the
+        newest reading is the newest *stepped* (the engine skips quiet ones)."""
         line = _solve(self.ring.size, self.st, self.sv, self.stt, self.stv)
         if line is None:
             return None
