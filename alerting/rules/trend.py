@@ -38,7 +38,7 @@ from domain.config import ThresholdRule, TrendRule
 from domain.severity import Severity
 
 KIND = "trend"
-_MIN_CAPACITY = 128
+MIN_CAPACITY = 128  # points per window at least (service.bench.district sizes its noise by it)
 _MS_PER_MIN = MS_PER_MIN
 # A tracker's cached line is stale: the sums changed since it was solved.
 _STALE: tuple[float, float] = (float("nan"), float("nan"))
@@ -104,7 +104,7 @@ class TrendSpec:
         self.family = rule.family
         self.window_ms = round(rule.window * 1000)
         self.min_points = rule.min_points
-        self.capacity = max(_MIN_CAPACITY, rule.min_points)
+        self.capacity = max(MIN_CAPACITY, rule.min_points)
         self.spacing_ms = self.window_ms / self.capacity
         # Ring timestamps are whole ms, so "at least spacing_ms after the newest" is "at least
         # this many whole ms after": an exact integer to compare reading times with.

@@ -8,6 +8,12 @@ quiet side of every level, except on one series in ``CROSSING_EVERY``, which sit
 lowest level of one threshold rule (so alerts fire and the book is written, as in a district).
 A probe site and a probe rule (a level at the top of one metric's range, which no quiet value
 reaches) are added for the alert-latency probe.
+
+A metric a trend rule reads carries only as much noise as cannot make a trend: the bench
+measures the steady state, where sensors vary slowly, not alert churn. Without this cap a
+short run's first few window points (``window / 128`` apart, a few seconds) fit slopes many
+times a rule's limit, and tens of trend alerts fire and resolve each run, each a book
+transaction, outbox rows, MQTT publishes and a hazard: a cost of the load, not of the rules.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from domain.config import Site, ThresholdRule
+from alerting.rules.trend import MIN_CAPACITY
+from domain.config import Site, ThresholdRule, TrendRule
 from domain.derived import DERIVED
 from domain.district import District, load_district
 from domain.families import FAMILIES, device_metrics
@@ -30,6 +37,10 @@ CONFIG_PROBE_SITE = "BENCH-PROBE"  # added to an operator's config
 PROBE_RULE = "bench-probe"
 DEVICES_PER_SITE = 2
 CROSSING_EVERY = 10
+# The least-squares slope of noise bounded by ±w/2 over points at least Δ apart is at most w/Δ
+# (two points, the worst case); noise is kept to half a trend rule's limit by that bound.
+TREND_NOISE_SHARE = 0.5
+ROUNDING = 0.001  # the load writes values with three decimals (service.bench.load)
 
 # The synthetic district's readings: three metrics per family, well inside every range.
 _SYNTHETIC: dict[str, Profile] = {
@@ -188,5 +199,33 @@ def site_profile(district: District, site: Site, cross: bool) -> tuple[Profile, 
         else:
             base = floor + (min(spec.high, floor + 100.0) - floor) / 2
             spread = base * 0.1
+        spread = min(spread, _trend_noise(district, site, metric, base))
         profile.append((metric, round(base, 3), round(max(spread, 0.0), 3)))
     return tuple(profile), crossed
+
+
+def _trend_noise(district: District, site: Site, metric: str, base: float) -> float:
+    """The widest noise (``spread``) on ``metric`` at ``base`` that no trend rule reading it
+    can take for a trend: its fitted slope stays under ``TREND_NOISE_SHARE`` of the rule's
+    slope limits and of the slope its forecast needs to reach its bound within ``within``."""
+    widest = float("inf")
+    for rule in district.rules.values():
+        if not isinstance(rule, TrendRule) or rule.family != site.family:
+            continue
+        scale = 1.0
+        if rule.metric != metric:
+            source = DERIVED.get(rule.metric)
+            divisor = getattr(site, source[1], None) if source else None
+            if source is None or source[0] != metric or not divisor:
+                continue
+            scale = float(divisor)
+        slopes = [abs(s) * scale for s in (rule.slope_above, rule.slope_below) if s is not None]
+        target = district.rules.get(rule.forecast.rule) if rule.forecast else None
+        if rule.forecast is not None and isinstance(target, ThresholdRule):
+            bound = target.levels[rule.forecast.level.label] * scale
+            gap = bound - base if target.direction == "above" else base - bound
+            slopes.append(max(gap, 0.0) / (rule.forecast.within / 60))
+        spacing_min = rule.window / max(MIN_CAPACITY, rule.min_points) / 60  # the trend ring's spacing
+        for slope in slopes:
+            widest = min(widest, slope * spacing_min * TREND_NOISE_SHARE - ROUNDING)
+    return max(widest, 0.0)
