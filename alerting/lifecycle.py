@@ -24,7 +24,7 @@ from alerting.route import Router
 from domain.alerts import Alert, AlertEvent, AlertState, EventType, Signal
 from domain.district import District
 from domain.severity import Severity
-from notify import Notice, enqueue_notice
+from notify import EVENTS_TAIL, Notice, enqueue_notice
 from store.state.book import BookTx
 from store.state.records import Entry, Tracking, ms_to_dt
 from store.state.session import now_ms
@@ -77,8 +77,11 @@ class TransitionError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed transition: its event, the alert after it (with all its events) and the
-    event's notice (rendered once: the outbox rows and the SSE stream share it)."""
+    """One committed transition: its event, the alert after it and the event's notice
+    (rendered once: the outbox rows and the SSE stream share it). The alert carries all its
+    events after a person's action (the API answers with them), only the last ``EVENTS_TAIL``
+    after the engine's or the scheduler's, which is all a notice carries: a flapping alert's
+    transitions do not read back its whole history each time."""
 
     event: AlertEvent
     alert: Alert
@@ -219,7 +222,7 @@ class Lifecycle:
             alert = replace(entry.alert, state=AlertState.ACKNOWLEDGED, updated_at=ms_to_dt(at))
             track = replace(entry.track, acknowledged_ms=at, acknowledged_by=by)
             entry = tx.update(Entry(alert, track))
-            return self._record(tx, entry, EventType.ACKNOWLEDGED, at, by, note=note)
+            return self._record(tx, entry, EventType.ACKNOWLEDGED, at, by, note=note, tail=None)
 
     def close(self, alert_id: str, by: str, note: str | None = None, at_ms: int | None = None) -> Change:
         """Any state but closed → closed (the rectification is confirmed); raises AlertNotFound or
@@ -234,7 +237,7 @@ class Lifecycle:
             alert = replace(entry.alert, state=AlertState.CLOSED, updated_at=ms_to_dt(at),
                             closed_at=ms_to_dt(at), flapping=False)
             entry = tx.update(Entry(alert, entry.track))
-            return self._record(tx, entry, EventType.CLOSED, at, by, note=note)
+            return self._record(tx, entry, EventType.CLOSED, at, by, note=note, tail=None)
 
     # -- scheduler ---------------------------------------------------------------------------
 
@@ -281,11 +284,11 @@ class Lifecycle:
 
     def _record(self, tx: BookTx, entry: Entry, type: EventType, at_ms: int, by: str, *,
                 value: float | None = None, note: str | None = None, departments: Sequence[str] = (),
-                notify: bool = True) -> Change:
+                notify: bool = True, tail: int | None = EVENTS_TAIL) -> Change:
         a = entry.alert
         event = tx.add_event(a.id, type, at_ms, a.severity, value=value, by=by, note=note,
                              departments=departments)
-        alert = replace(a, events=tx.events_of(a.id))
+        alert = replace(a, events=tx.events_of(a.id, tail))
         notice = None if self._plan is None else self._plan.notice(event, alert)
         if notify and notice is not None:
             enqueue_notice(tx, notice)

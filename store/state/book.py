@@ -104,10 +104,14 @@ class BookTx:
         self._s.flush()
         return event_of(row)
 
-    def events_of(self, alert_id: str) -> tuple[AlertEvent, ...]:
-        q = select(EventRow).where(EventRow.alert_id == int(alert_id)).order_by(EventRow.id)
-        rows = self._s.scalars(q)
-        return tuple(event_of(r) for r in rows)
+    def events_of(self, alert_id: str, tail: int | None = None) -> tuple[AlertEvent, ...]:
+        """The alert's events, oldest first; with ``tail``, only the last ``tail`` of them (read
+        newest first through the alert_id index, so a long-lived alert costs no more)."""
+        q = select(EventRow).where(EventRow.alert_id == int(alert_id))
+        if tail is None:
+            return tuple(event_of(r) for r in self._s.scalars(q.order_by(EventRow.id)))
+        rows = list(self._s.scalars(q.order_by(EventRow.id.desc()).limit(tail)))
+        return tuple(event_of(r) for r in reversed(rows))
 
     def subscriptions(self, department: str) -> list[Subscription]:
         """The department's subscriptions, read once per transaction."""
