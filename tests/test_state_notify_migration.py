@@ -1,5 +1,6 @@
-"""Migration 0004 on a database with outbox rows from before it: the new columns are filled from
-the alerts, dedup moves to (event_key, target), and hazard rows need no alert event."""
+"""Migrations 0004 and 0006 on a database with outbox rows from before them: 0004 fills the new
+columns from the alerts, moves dedup to (event_key, target) and lets hazard rows go without an
+alert event; 0006 gives topic rows their topic column."""
 
 from __future__ import annotations
 
@@ -56,5 +57,27 @@ def test_old_outbox_rows_get_their_subject_site_metric_and_target_kind(state_url
                                   target_kind="subscription", target="sub:3", department="fire", site="GS-1",
                                   metric=None, payload=b"{}")])
         assert [r.event_key for r in store.outbox_items(target="sub:3")] == [str(event), f"hazard-{event}"]
+    finally:
+        store.close()
+
+
+def test_old_topic_rows_get_their_topic_column(state_url: str) -> None:
+    """Migration 0006: a topic row's receiver moves from its FIFO key into the ``topic`` column,
+    the key stays as it was (it still orders the rows of its topic)."""
+    _migrate_to(state_url, "0005")
+    engine = create_state_engine(state_url)
+    with engine.begin() as c:
+        for kind, sub, target in (("subscription", "3", "sub:3"), ("topic", "NULL", "topic:d/alerts/fire/red")):
+            c.execute(text(
+                "INSERT INTO outbox (subject, subject_id, event_key, subscription_id, channel, target_kind, target, "
+                "department, site, status, attempts, next_attempt_ms, created_ms, payload) VALUES ('hazard', '5', "
+                f"'hazard-1', {sub}, 'webhook', '{kind}', '{target}', 'fire', 'GS-1', 'pending', 0, {T0}, {T0}, "
+                ":payload)"), {"payload": b"{}"})
+    engine.dispose()
+    store = StateStore(state_url)  # migrates to head
+    try:
+        rows = store.outbox_items()
+        assert [(r.target_kind, r.subscription_id, r.topic, r.target) for r in rows] == [
+            ("subscription", "3", None, "sub:3"), ("topic", None, "d/alerts/fire/red", "topic:d/alerts/fire/red")]
     finally:
         store.close()

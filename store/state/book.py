@@ -135,8 +135,8 @@ class BookTx:
                 subject=it.subject, subject_id=it.subject_id, event_key=it.event_key, event_id=it.event_id,
                 alert_id=int(it.subject_id) if it.subject == "alert" else None,
                 subscription_id=None if it.subscription_id is None else int(it.subscription_id),
-                channel=it.channel, target_kind=it.target_kind, target=it.target, department=it.department,
-                site=it.site, metric=it.metric, status="pending", attempts=0,
+                channel=it.channel, target_kind=it.target_kind, target=it.target, topic=it.topic,
+                department=it.department, site=it.site, metric=it.metric, status="pending", attempts=0,
                 next_attempt_ms=now if due_ms is None else due_ms, created_ms=now, payload=it.payload,
             ))
             n += 1

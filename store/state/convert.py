@@ -115,6 +115,7 @@ def outbox_of(row: OutboxRow) -> OutboxItem:
         delivered_ms=row.delivered_ms,
         created_ms=row.created_ms,
         payload=bytes(row.payload),
+        topic=row.topic,
     )
 
 

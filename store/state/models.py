@@ -178,6 +178,8 @@ class OutboxRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     target_kind: Mapped[str] = mapped_column(String(16))  # subscription | topic
     target: Mapped[str] = mapped_column(String(512))  # the FIFO key: sub:<id> | topic:<topic>
+    # target_kind topic: the MQTT topic (the key above is only compared, never parsed).
+    topic: Mapped[str | None] = mapped_column(String(512), nullable=True)
     department: Mapped[str] = mapped_column(String(64))
     site: Mapped[str] = mapped_column(String(64))
     metric: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -100,9 +100,10 @@ class OutboxItem:
     """One notification to deliver: an event for one department through one target.
 
     ``target`` is the FIFO key of the receiver (``sub:<id>`` for a subscription, ``topic:<topic>``
-    for the contract's per-department MQTT topic; ``target_kind`` says which); rows of one target
-    are delivered in id order. ``event_key`` is the event id as the body carries it; ``event_id``
-    and ``alert_id`` are set for alert events only.
+    for the contract's per-department MQTT topic); rows of one target are delivered in id order.
+    It is only compared: the receiver itself is ``target_kind`` with ``subscription_id`` or
+    ``topic``. ``event_key`` is the event id as the body carries it; ``event_id`` and
+    ``alert_id`` are set for alert events only.
     """
 
     id: int
@@ -125,6 +126,7 @@ class OutboxItem:
     delivered_ms: int | None
     created_ms: int
     payload: bytes
+    topic: str | None = None  # target_kind topic: the MQTT topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +145,4 @@ class NewOutbox:
     payload: bytes
     event_id: int | None = None  # alert events: the alert_events row
     subscription_id: str | None = None
+    topic: str | None = None  # target_kind topic: the MQTT topic
