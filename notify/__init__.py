@@ -32,11 +32,14 @@ The interface for an event's owner (alerting, supervision):
 ``AlertService`` (alerting) owns the process's ``Broadcaster`` and ``DeliveryWorker``
 (``alerts.broadcaster``, ``alerts.delivery``).
 
-Delivery (``DeliveryWorker``) runs each row through ``notify.stages``: drop-if-unsubscribed →
-silence (alert events only) → send → record. Channels: ``WebhookChannel`` (signed POSTs, no
-redirects) and ``MqttChannel``. ``TargetPolicy`` says where notifications may go (contract
-section 6): checked by the API when a subscription is created (``check_subscription``, a
-``TargetRefused`` is the 422 detail) and by the channels at every send, after DNS resolution.
+Delivery (``DeliveryWorker``) runs each row through ``notify.stages``: drop-if-unsubscribed (which
+resolves a subscription target to its ``Recipient``) → silence (alert events only) → send →
+record. A row's typed target is built from its columns; its ``target`` key only orders and
+groups. Channels (``WebhookChannel``: signed POSTs, no redirects; ``MqttChannel``) take the
+``Notification`` and its ``Recipient``, never a database record. ``TargetPolicy`` says where
+notifications may go (contract section 6): checked by the API when a subscription is created
+(``check_subscription``, a ``TargetRefused`` is the 422 detail) and by the channels at every send,
+after DNS resolution.
 """
 
 from notify.broadcast import AsyncSubscriber, Broadcaster, Subscriber
@@ -44,7 +47,7 @@ from notify.channels.base import Channel, SendResult
 from notify.channels.mqtt import MqttChannel, Publisher
 from notify.channels.webhook import WebhookChannel, signature
 from notify.notice import Notice, Subject, SubscriptionTarget, Target, TopicTarget
-from notify.notification import Notification
+from notify.notification import Notification, Recipient
 from notify.options import DeliveryMetrics, DeliveryOptions, backoff_s
 from notify.payload import (
     EVENTS_TAIL,
@@ -62,7 +65,8 @@ from notify.worker import DeliveryWorker
 
 __all__ = [
     "EVENTS_TAIL", "AsyncSubscriber", "Broadcaster", "Channel", "DeliveryMetrics", "DeliveryOptions",
-    "DeliveryWorker", "MqttChannel", "Notice", "Notification", "Planner", "Publisher", "Resolver", "SendResult",
+    "DeliveryWorker", "MqttChannel", "Notice", "Notification", "Planner", "Publisher", "Recipient", "Resolver",
+    "SendResult",
     "Subject", "Subscriber", "SubscriptionTarget", "Target", "TargetPolicy", "TargetRefused", "TopicTarget",
     "WebhookChannel", "alert_json", "alert_notice", "alert_topic", "backoff_s", "enqueue_notice",
     "event_json", "hazard_topic", "notification_body", "rfc3339", "signature", "system_resolver",

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import orjson
 
 from domain.severity import Severity
-from store.state.records import Subscription
 
 Subject = Literal["alert", "hazard"]
 SUBJECTS: tuple[Subject, ...] = ("alert", "hazard")
@@ -25,14 +24,16 @@ SUBJECTS: tuple[Subject, ...] = ("alert", "hazard")
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionTarget:
-    """A subscription's receiver (webhook URL or its own MQTT topic)."""
+    """A subscription's receiver (webhook URL or its own MQTT topic), looked up at send time."""
 
     id: str
     kind: ClassVar[str] = "subscription"
 
     @property
     def key(self) -> str:
-        """The outbox's FIFO key: rows of one key are sent in order."""
+        """The outbox's FIFO key (its ``target`` column): rows of one key are sent in order, one
+        key at a time. Only ever compared, never read back: the row's typed target is built from
+        its ``target_kind``, ``subscription_id`` and ``topic`` columns (``target_of``)."""
         return f"sub:{self.id}"
 
 
@@ -45,19 +46,28 @@ class TopicTarget:
 
     @property
     def key(self) -> str:
+        """The outbox's FIFO key; see ``SubscriptionTarget.key``."""
         return f"topic:{self.topic}"
 
 
 Target = SubscriptionTarget | TopicTarget
 
 
-def target_of(kind: str, key: str) -> Target:
-    """The typed target of an outbox row (its ``target_kind`` and ``target`` columns)."""
-    if kind == SubscriptionTarget.kind and key.startswith("sub:"):
-        return SubscriptionTarget(key.removeprefix("sub:"))
-    if kind == TopicTarget.kind and key.startswith("topic:"):
-        return TopicTarget(key.removeprefix("topic:"))
-    raise ValueError(f"outbox target_kind={kind!r} target={key!r}: not a subscription or topic target")
+def target_of(kind: str, subscription_id: str | None, topic: str | None) -> Target:
+    """The typed target of an outbox row, from its ``target_kind``, ``subscription_id`` and
+    ``topic`` columns; a row whose kind lacks its column is refused rather than guessed at."""
+    if kind == SubscriptionTarget.kind and subscription_id is not None:
+        return SubscriptionTarget(subscription_id)
+    if kind == TopicTarget.kind and topic is not None:
+        return TopicTarget(topic)
+    raise ValueError(f"outbox target_kind={kind!r} subscription_id={subscription_id!r} topic={topic!r}: "
+                     "not a subscription or topic target")
+
+
+class Wants(Protocol):
+    """A subscription's filters (``store.state.records.Subscription``), as the planner matches them."""
+
+    def matches(self, severity: Severity | None, family: str, street: str, site: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,5 +135,5 @@ class Notice:
         """The wire body for ``department`` (None on the admin's SSE stream)."""
         return self.rendered.for_department(department)
 
-    def wanted_by(self, sub: Subscription) -> bool:
+    def wanted_by(self, sub: Wants) -> bool:
         return sub.matches(self.severity, self.family, self.street, self.site)

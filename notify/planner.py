@@ -25,6 +25,7 @@ def _row(notice: Notice, target: Target, channel: str, department: str, payload:
         site=notice.site, metric=notice.metric, payload=payload,
         event_id=notice.event_id if isinstance(notice.event_id, int) else None,
         subscription_id=target.id if isinstance(target, SubscriptionTarget) else None,
+        topic=target.topic if isinstance(target, TopicTarget) else None,
     )
 
 

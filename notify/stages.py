@@ -3,10 +3,12 @@
 Each stage takes a ``Notification`` and either passes it on (possibly enriched) or ends it with
 an ``Outcome``; ``Record`` writes the outcome to the outbox. In order:
 
-1. ``DropUnsubscribed``: a row whose subscription was deleted is ``dropped``;
-2. ``Silence``: an alert row a silence covers (department, site, optional metric) is
-   ``silenced`` — the alert stays in the book, only the notification is held back (hazard
-   events are supervision records and are not silenced);
+1. ``DropUnsubscribed``: a row whose subscription was deleted is ``dropped``; otherwise the
+   subscription's ``Recipient`` (URL or topic, secret, scope) is read now and carried on, so
+   channels never see a database record;
+2. ``Silence``: an alert row a silence covers (department, site, optional metric) at the
+   worker's clock is ``silenced`` — the alert stays in the book, only the notification is held
+   back (hazard events are supervision records and are not silenced);
 3. ``Send``: through the row's channel; a channel this process lacks ``dropped``s the row;
 4. ``Record``: success → ``delivered``; a retryable failure → exponential backoff with jitter,
    capped (or the receiver's Retry-After), while the rest of that target's queue waits; a final
@@ -25,7 +27,7 @@ from typing import Protocol
 from domain.clock import Clock, now_ms
 from notify.channels.base import Channel, SendResult
 from notify.notice import SubscriptionTarget
-from notify.notification import Notification
+from notify.notification import Notification, Recipient
 from notify.options import DeliveryMetrics, DeliveryOptions, backoff_s
 from store.state.store import StateStore
 
@@ -55,17 +57,19 @@ class DropUnsubscribed:
         sub = self._state.get_subscription(n.target.id)
         if sub is None:
             return Outcome("dropped", f"subscription {n.target.id} was deleted")
-        return n.with_subscription(sub)
+        return n.to(Recipient(url=sub.url, secret=sub.secret, department=sub.department,
+                              admin_scope=sub.admin_scope))
 
 
 class Silence:
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, clock: Clock = now_ms) -> None:
         self._state = state
+        self._clock = clock  # the worker's: a silence ends when its due times and leases say so
 
     def __call__(self, n: Notification) -> Notification | Outcome:
         if n.subject != "alert":
             return n
-        silence = self._state.silence_for(n.department, n.site, n.metric or "")
+        silence = self._state.silence_for(n.department, n.site, n.metric or "", self._clock())
         if silence is None:
             return n
         return Outcome("silenced", f"silence {silence.id} until {silence.until.isoformat()}")

@@ -39,7 +39,7 @@ class DeliveryWorker:
         self._state = state
         self.options = options or DeliveryOptions()
         self._clock = clock  # leases, due times, backoff and give-up: tests move it
-        self.pipeline = Pipeline((DropUnsubscribed(state), Silence(state), Send(channels)),
+        self.pipeline = Pipeline((DropUnsubscribed(state), Silence(state, clock), Send(channels)),
                                  Record(state, metrics, self.options, clock))
         self._kick = threading.Event()
         self._stopping = threading.Event()

@@ -21,14 +21,16 @@ from notify import (
     DeliveryWorker,
     Notification,
     Planner,
+    Recipient,
     SendResult,
     SubscriptionTarget,
     TargetPolicy,
+    TopicTarget,
     WebhookChannel,
     backoff_s,
     signature,
 )
-from store.state import StateStore, Subscription
+from store.state import StateStore
 from store.state.session import now_ms
 from tests.helpers import wait_until
 from tests.support.receiver import Receiver, receiver
@@ -49,16 +51,19 @@ def rec() -> Iterator[Receiver]:
         yield r
 
 
-def _note(sub: Subscription, payload: bytes = b'{"alert": {"site": "S", "metric": "m"}}') -> Notification:
+def _note(to: Recipient, payload: bytes = b'{"alert": {"site": "S", "metric": "m"}}') -> Notification:
     return Notification(row_id=1, event_key="42", subject="alert", subject_id="7", channel="webhook",
-                        target=SubscriptionTarget(sub.id), department="commerce", site="S", metric="m",
-                        payload=payload, attempts=0, created_ms=0, subscription=sub)
+                        target=SubscriptionTarget("3"), department="commerce", site="S", metric="m",
+                        payload=payload, attempts=0, created_ms=0, recipient=to)
 
 
-def _sub(url: str, secret: str = "s3cret") -> Subscription:
-    return Subscription(id="3", department="commerce", channel="webhook", url=url, secret=secret,
-                        min_severity=Severity.BLUE, families=(), streets=(), sites=(),
-                        created_at=datetime.now(UTC))
+def _sub(url: str, secret: str = "s3cret") -> Recipient:
+    return Recipient(url=url, secret=secret, department="commerce")
+
+
+def _key(sub_id: str) -> str:
+    """A subscription's FIFO key in the outbox, as notify builds it."""
+    return SubscriptionTarget(sub_id).key
 
 
 @pytest.mark.parametrize(("status", "ok", "retryable"), [
@@ -188,7 +193,7 @@ def test_failing_receiver_gets_every_event_in_order(rig: Rig, rec: Receiver) -> 
     assert all(c.signed_by("x") for c in calls)
     assert len(rec.received("/flaky", ok_only=False)) == 6  # three failures, then each event once
     wait_until(lambda: rig.store.outbox_depth() == 0, 5, "outbox drained")
-    rows = rig.store.outbox_items(target=f"sub:{sub.id}")
+    rows = rig.store.outbox_items(target=_key(sub.id))
     assert [(r.status, r.attempts) for r in rows] == [("delivered", 4), ("delivered", 1), ("delivered", 1)]
     assert rig.metric("safewatch_notifications_sent_total", channel="webhook") == 3
     assert rig.metric("safewatch_notifications_failed_total", channel="webhook", retry="yes") == 3
@@ -201,7 +206,7 @@ def test_final_failure_is_recorded_and_does_not_block_the_queue(rig: Rig, rec: R
     [call] = rec.wait_for("/gone", 1)
     assert call.json["type"] == "severity_changed"
     wait_until(lambda: rig.store.outbox_depth() == 0, 5, "outbox drained")
-    rows = rig.store.outbox_items(target=f"sub:{sub.id}")
+    rows = rig.store.outbox_items(target=_key(sub.id))
     assert [r.status for r in rows] == ["failed", "delivered"]
     assert "HTTP 404" in (rows[0].last_error or "")
     assert len(rec.received("/gone", ok_only=False)) == 2  # the 404 was not retried
@@ -216,9 +221,9 @@ def test_silences_hold_back_notifications_not_the_record(rig: Rig, rec: Receiver
     rec.wait_for("/s", 1)
     wait_until(lambda: rig.store.outbox_depth() == 0, 5, "outbox drained")
     assert rec.received("/c") == []
-    [row] = rig.store.outbox_items(target=f"sub:{commerce.id}")
+    [row] = rig.store.outbox_items(target=_key(commerce.id))
     assert row.status == "silenced" and "silence" in (row.last_error or "")
-    assert rig.store.outbox_items(target=f"sub:{street.id}")[0].status == "delivered"
+    assert rig.store.outbox_items(target=_key(street.id))[0].status == "delivered"
     assert len(rig.store.list_alerts()) == 1  # recorded all the same
 
 
@@ -306,3 +311,53 @@ def test_a_notifier_bug_is_retried_not_fatal(district: District, store: StateSto
     assert worker.process(item) is False
     [row] = store.outbox_items()
     assert row.status == "pending" and row.attempts == 1 and "bug in a notifier" in (row.last_error or "")
+
+
+class _Recording:
+    """A channel that keeps what it was given to send."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.sent: list[Notification] = []
+
+    def send(self, n: Notification) -> SendResult:
+        self.sent.append(n)
+        return SendResult.success()
+
+    def close(self) -> None:
+        pass
+
+
+def test_channels_get_a_typed_target_and_recipient_never_a_record(district: District, store: StateStore) -> None:
+    sub = store.create_subscription(department="commerce", channel="webhook", url="http://127.0.0.1:9/x",
+                                    secret="k")
+    lc = Lifecycle(district, store, Router(district), Planner(district.name, district.tz, mqtt_topics=True))
+    lc.apply([_signal(0, Severity.YELLOW)])
+    webhook, mqtt = _Recording("webhook"), _Recording("mqtt")
+    worker = DeliveryWorker(store, {"webhook": webhook, "mqtt": mqtt}, DeliveryMetrics(CollectorRegistry()), FAST)
+    for item in store.claim_heads(10**13, 1000):
+        assert worker.process(item)
+    [n] = webhook.sent
+    assert n.target == SubscriptionTarget(sub.id)
+    assert n.recipient == Recipient(url="http://127.0.0.1:9/x", secret="k", department="commerce")
+    topics = {m.target for m in mqtt.sent}
+    assert topics == {TopicTarget(f"{district.name}/alerts/{d}/yellow") for d in ("commerce", "street_jinrongjie")}
+    assert all(m.recipient is None for m in mqtt.sent)
+
+
+def test_the_silence_stage_reads_the_worker_clock(district: District, store: StateStore) -> None:
+    store.create_subscription(department="commerce", channel="webhook", url="http://127.0.0.1:9/x")
+    until = datetime.now(UTC) + timedelta(hours=1)
+    store.create_silence(site="GS-001", until=until, department="commerce")
+    lc = Lifecycle(district, store, Router(district), Planner(district.name, district.tz, mqtt_topics=False))
+    lc.apply([_signal(0, Severity.YELLOW), _signal(1, Severity.RED)])
+    later = int(until.timestamp() * 1000) + 1  # the worker's time is past the silence's end
+    channel = _Recording("webhook")
+    worker = DeliveryWorker(store, {"webhook": channel}, DeliveryMetrics(CollectorRegistry()), FAST,
+                            clock=lambda: later)
+    [item] = store.claim_heads(later, 1000)
+    assert worker.process(item) and len(channel.sent) == 1  # sent: not held by a silence over by then
+    now = DeliveryWorker(store, {"webhook": channel}, DeliveryMetrics(CollectorRegistry()), FAST)
+    [item] = store.claim_heads(later, 1000)
+    assert now.process(item) and len(channel.sent) == 1
+    assert [r.status for r in store.outbox_items()] == ["delivered", "silenced"]

@@ -12,7 +12,7 @@ from alerting.lifecycle import AlertNotFound, Change, Lifecycle, TransitionError
 from alerting.route import Router
 from domain import District, Severity, load_district
 from domain.alerts import AlertKey, AlertState, EventType, Signal
-from notify import Planner
+from notify import Planner, SubscriptionTarget, TopicTarget
 from store.state import StateStore
 
 T0 = 1_764_300_000_000
@@ -160,18 +160,25 @@ def test_outbox_rows_follow_departments_and_subscription_filters(district: Distr
     def targets(event_id: int) -> set[str]:
         return {i.target for i in store.outbox_items(event_id=event_id)}
 
-    topic = f"topic:{district.name}/alerts"
+    def sub(name: str) -> str:
+        return SubscriptionTarget(subs[name].id).key
+
+    def topic(rest: str) -> str:
+        return TopicTarget(f"{district.name}/alerts/{rest}").key
+
     assert targets(fired.event.id) == {
-        f"sub:{subs['all'].id}", f"sub:{subs['street'].id}",
-        f"{topic}/commerce/yellow", f"{topic}/street_jinrongjie/yellow"}
+        sub("all"), sub("street"), topic("commerce/yellow"), topic("street_jinrongjie/yellow")}
     # The raise to red reaches everyone now on the alert, the new departments included.
     assert targets(raised.event.id) == {
-        f"sub:{subs['all'].id}", f"sub:{subs['orange+'].id}", f"sub:{subs['street'].id}",
-        f"sub:{subs['fire mqtt'].id}",
-        f"{topic}/commerce/red", f"{topic}/street_jinrongjie/red", f"{topic}/safety_bureau/red",
-        f"{topic}/fire/red"}
+        sub("all"), sub("orange+"), sub("street"), sub("fire mqtt"),
+        topic("commerce/red"), topic("street_jinrongjie/red"), topic("safety_bureau/red"), topic("fire/red")}
     rows = store.outbox_items(event_id=raised.event.id)
-    body = orjson.loads(next(r for r in rows if r.target == f"sub:{subs['all'].id}").payload)
+    # Each row's typed receiver is in its columns: the subscription's id, or the topic itself.
+    assert {r.topic for r in rows if r.target_kind == "topic"} == {
+        f"{district.name}/alerts/{d}/red" for d in ("commerce", "street_jinrongjie", "safety_bureau", "fire")}
+    assert {r.subscription_id for r in rows if r.target_kind == "subscription"} == {
+        subs[n].id for n in ("all", "orange+", "street", "fire mqtt")}
+    body = orjson.loads(next(r for r in rows if r.target == sub("all")).payload)
     assert body["event_id"] == raised.event.id and body["type"] == "severity_changed"
     assert body["department"] == "commerce"
     assert body["alert"]["severity"] == "red" and body["alert"]["id"] == raised.alert.id

@@ -52,11 +52,12 @@ def test_a_notification_carries_only_the_last_events_of_a_long_alert() -> None:
 
 
 def test_targets_are_typed_and_keyed() -> None:
-    assert target_of("subscription", "sub:4") == SubscriptionTarget("4")
-    assert target_of("topic", "topic:d/alerts/fire/red") == TopicTarget("d/alerts/fire/red")
+    # From a row's columns (its kind, with its subscription id or its topic); the key is only compared.
+    assert target_of("subscription", "4", None) == SubscriptionTarget("4")
+    assert target_of("topic", None, "d/alerts/fire/red") == TopicTarget("d/alerts/fire/red")
     assert SubscriptionTarget("4").key == "sub:4" and TopicTarget("x/y").kind == "topic"
-    with pytest.raises(ValueError, match="target_kind='topic' target='sub:4'"):
-        target_of("topic", "sub:4")
+    with pytest.raises(ValueError, match="target_kind='topic' subscription_id='4' topic=None"):
+        target_of("topic", "4", None)
 
 
 def sub(min_severity: Severity, **filters: tuple[str, ...]) -> Subscription:

@@ -27,6 +27,7 @@ from notify import (
     MqttChannel,
     Notification,
     Planner,
+    Recipient,
     SubscriptionTarget,
     TargetPolicy,
     TargetRefused,
@@ -285,16 +286,12 @@ class _Publisher:
     ("d/alerts/police/red", True, True),
 ])
 def test_mqtt_subscriptions_are_checked_again_at_send(topic: str, admin_scope: bool, sent: bool) -> None:
-    from datetime import UTC, datetime
-
-    from store.state.records import Subscription
     pub = _Publisher()
     channel = MqttChannel(pub, policy())
-    sub = Subscription("5", "commerce", "mqtt", topic, "", Severity.BLUE, (), (), (), datetime.now(UTC),
-                       admin_scope=admin_scope)
+    to = Recipient(url=topic, secret="", department="commerce", admin_scope=admin_scope)
     n = Notification(row_id=1, event_key="9", subject="alert", subject_id="1", channel="mqtt",
                      target=SubscriptionTarget("5"), department="commerce", site="S", metric="m",
-                     payload=orjson.dumps({}), attempts=0, created_ms=0, subscription=sub)
+                     payload=orjson.dumps({}), attempts=0, created_ms=0, recipient=to)
     result = channel.send(n)
     assert result.ok is sent and result.refused is not sent
     assert pub.topics == ([topic] if sent else [])

@@ -8,16 +8,13 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from domain import Severity
-from notify import Notification, SubscriptionTarget, TargetPolicy, WebhookChannel
-from store.state.records import Subscription
+from notify import Notification, Recipient, SubscriptionTarget, TargetPolicy, WebhookChannel
 
 NAMES = ("a.example", "b.example")
 
@@ -88,10 +85,9 @@ def channel(crt: Path, **kwargs: Any) -> WebhookChannel:
 
 
 def notification(url: str) -> Notification:
-    sub = Subscription("5", "commerce", "webhook", url, "k", Severity.BLUE, (), (), (), datetime.now(UTC))
     return Notification(row_id=1, event_key="9", subject="alert", subject_id="1", channel="webhook",
                         target=SubscriptionTarget("5"), department="commerce", site="S", metric="m",
-                        payload=b"{}", attempts=0, created_ms=0, subscription=sub)
+                        payload=b"{}", attempts=0, created_ms=0, recipient=Recipient(url, "k", "commerce"))
 
 
 def test_two_host_names_at_one_address_never_share_a_connection(cert: tuple[Path, Path],

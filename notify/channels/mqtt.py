@@ -36,10 +36,10 @@ class MqttChannel:
         """Publishes to the subscription's topic (checked again), or to the department topic."""
         if isinstance(n.target, TopicTarget):
             topic = n.target.topic  # planned by us from the contract's topic scheme
-        elif n.subscription is not None:
-            topic = n.subscription.url
+        elif n.recipient is not None:
+            topic = n.recipient.url
             try:
-                self._policy.check_topic(topic, n.subscription.department, n.subscription.admin_scope)
+                self._policy.check_topic(topic, n.recipient.department, n.recipient.admin_scope)
             except TargetRefused as err:
                 return SendResult.refuse(f"publish refused: {err}")
         else:

@@ -122,10 +122,10 @@ class WebhookChannel:
                 entry.client.close()
 
     def send(self, n: Notification) -> SendResult:
-        sub = n.subscription
-        if sub is None:
-            return SendResult.give_up("webhook notification without a subscription")
-        url = sub.url
+        to = n.recipient
+        if to is None:
+            return SendResult.give_up("webhook notification without a recipient")
+        url = to.url
         try:
             checked = self._policy.check_url(url)
         except TargetRefused as err:
@@ -136,7 +136,7 @@ class WebhookChannel:
             "Content-Type": "application/json",
             "X-Safewatch-Event-Id": n.event_key,
             # Always present, as the contract lists it; without a secret the key is empty.
-            "X-Safewatch-Signature": signature(sub.secret, n.payload),
+            "X-Safewatch-Signature": signature(to.secret, n.payload),
             "Host": urlsplit(url).netloc.rpartition("@")[2],
         }
         scheme = urlsplit(url).scheme.lower()
