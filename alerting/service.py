@@ -1,13 +1,14 @@
-"""The alerting side of one process: engine, alert book, escalation, delivery, SSE broadcast.
+"""The alerting side of one process: engine, alert book, escalation; its events go to ``notify``.
 
 ``submit_batch`` is ingest's hand-off and stays on the hot path: it evaluates the batch
 and, only when something changed, hands the signals to the book writer (``alerting.bookwriter``,
 its own thread behind a bounded queue) and returns the ``Ticket`` the acknowledgement waits
 for: done once the book transaction (alert, events and outbox rows together) has committed,
 or the signals are in the durable journal while the state database is away. After the commit
-the writer thread writes the ``alert_event`` points through the InfluxDB writer, publishes to
-the SSE broadcaster and wakes the delivery worker. ``handle_batch`` is the same, waiting for
-the ticket (tools, tests). Before ``start()`` the book is written on the caller's thread.
+the writer thread writes the ``alert_event`` points through the InfluxDB writer, publishes the
+events' notices to the SSE stream and wakes delivery, through the ``notify.NotifyService`` it
+was handed. ``handle_batch`` is the same, waiting for the ticket (tools, tests). Before
+``start()`` the book is written on the caller's thread.
 
 The engine raising is a bug, but one reading must not cost the alerts of a whole batch, nor
 vanish silently: when it raises, the batch is judged again one reading at a time, the reading
@@ -21,8 +22,8 @@ At construction the engine is told what the book says is firing (open and acknow
 alerts), so a restart after SIGKILL neither forgets an alert nor fires it again.
 
 For the API: ``ack``/``close`` (raise ``AlertNotFound`` → 404, ``TransitionError`` → 409),
-``latest(site)``, ``state`` (the StateStore) and ``broadcaster`` (``subscribe_async()``
-gives an async subscriber of ``notify.Notice``s; see ``notify.broadcast``).
+``latest(site)``, ``state`` (the StateStore) and ``broadcaster`` (the notify service's:
+``subscribe_async()`` gives an async subscriber of ``notify.Notice``s; see ``notify.broadcast``).
 """
 
 from __future__ import annotations
@@ -52,18 +53,7 @@ from alerting.route import Router
 from domain.alerts import Alert, AlertState, Signal
 from domain.district import District
 from domain.readings import Batch, DeviceStatus, Reading
-from notify import (
-    Broadcaster,
-    Channel,
-    DeliveryMetrics,
-    DeliveryOptions,
-    DeliveryWorker,
-    MqttChannel,
-    Planner,
-    Publisher,
-    TargetPolicy,
-    WebhookChannel,
-)
+from notify import Broadcaster, DeliveryOptions, NotifyService, Publisher, TargetPolicy
 from store.deadletters import DeadLetters
 from store.history import QueryClient
 from store.lineproto import point_line
@@ -121,15 +111,19 @@ def alert_event_line(change: Change) -> bytes:
 
 
 class AlertService:
-    """``writer`` (InfluxDB), ``publisher`` (MQTT) and ``registry`` may be None: no points, no
-    MQTT channel, a private registry. ``targets`` says where notifications may go (contract
-    section 6; by default nowhere loopback, link-local or unspecified). ``dead_letters`` keeps
-    what the engine or the book could not take (None: logged and counted only). Keyword options
-    tune delivery, flapping and job intervals."""
+    """``notify`` is the process's notification runtime (``service.runtime`` builds it and hands
+    it to supervision too; it starts and stops it). Without one (tests, tools) the service builds
+    its own from ``publisher`` (MQTT; None: no MQTT channel), ``targets`` (where notifications may
+    go, contract section 6; by default nowhere loopback, link-local or unspecified), ``delivery``
+    and ``webhook_timeout_s``, and starts and stops it with itself; these four are refused beside
+    ``notify``, which has its own. ``writer`` (InfluxDB) and ``registry`` may be None: no points,
+    a private registry. ``dead_letters`` keeps what the engine or the book could not take (None:
+    logged and counted only). Keyword options tune flapping and job intervals."""
 
     def __init__(self, district: District, state: StateStore, writer: Writer | None = None,
                  publisher: Publisher | None = None, registry: CollectorRegistry | None = None, *,
-                 delivery: DeliveryOptions | None = None, webhook_timeout_s: float = 5.0,
+                 notify: NotifyService | None = None,
+                 delivery: DeliveryOptions | None = None, webhook_timeout_s: float | None = None,
                  targets: TargetPolicy | None = None,
                  flap_reopens: int = FLAP_REOPENS, flap_window_s: float = FLAP_WINDOW_S,
                  sweep_s: float = SWEEP_S, escalation_s: float = ESCALATION_S,
@@ -141,24 +135,15 @@ class AlertService:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.engine = Engine(district)
         self.router = Router(district)
-        self.broadcaster = Broadcaster()
+        self.notify = self._notify(notify, publisher, targets, delivery, webhook_timeout_s)
+        self._owns_notify = notify is None
         # Called after every commit with its changes (supervision lists hazards from them).
         self.listeners: list[Callable[[Sequence[Change]], None]] = []
         self._writer = writer
         self._intervals = (sweep_s, escalation_s)
-        self.lifecycle = Lifecycle(district, state, self.router,
-                                   Planner(district.name, district.tz, mqtt_topics=publisher is not None),
+        self.lifecycle = Lifecycle(district, state, self.router, self.notify.planner(district.tz),
                                    flap_reopens=flap_reopens, flap_window_s=flap_window_s)
         self.escalator = Escalator(district, state, self.lifecycle)
-        self.targets = targets if targets is not None else TargetPolicy(district.name)
-        if self.targets.district != district.name:
-            raise ValueError(f"target policy for district {self.targets.district!r} given to district "
-                             f"{district.name!r}: its mqtt topic prefixes would be wrong")
-        channels: dict[str, Channel] = {"webhook": WebhookChannel(self.targets, webhook_timeout_s)}
-        if publisher is not None:
-            channels["mqtt"] = MqttChannel(publisher, self.targets, webhook_timeout_s)
-        self._channels = channels
-        self.delivery = DeliveryWorker(state, channels, DeliveryMetrics(self.registry), delivery)
         self.registry.register(_BookCollector(state))
         self._lock = threading.Lock()  # the engine is single-threaded; ingest and the sweep share it
         # Without a journal (tests, tools) signals wait in the queue while the database is away.
@@ -176,6 +161,30 @@ class AlertService:
         self._own_scheduler = False
         self._job_ids: list[str] = []
         self._restore(resolve_orphans)
+
+    def _notify(self, given: NotifyService | None, publisher: Publisher | None, targets: TargetPolicy | None,
+                delivery: DeliveryOptions | None, timeout_s: float | None) -> NotifyService:
+        """The notify service handed in, or one of this service's own (see the class docstring)."""
+        if given is not None:
+            extra = [name for name, v in (("publisher", publisher), ("targets", targets), ("delivery", delivery),
+                                          ("webhook_timeout_s", timeout_s)) if v is not None]
+            if extra:  # they would be silently ignored: the given service has its own
+                raise ValueError(f"AlertService: {', '.join(extra)} given beside notify; give them to the "
+                                 "NotifyService")
+            notify = given
+        else:
+            notify = NotifyService(self.state, targets if targets is not None else TargetPolicy(self.district.name),
+                                   self.registry, publisher=publisher, options=delivery,
+                                   timeout_s=5.0 if timeout_s is None else timeout_s)
+        if notify.district != self.district.name:
+            raise ValueError(f"notify service of district {notify.district!r} given to district "
+                             f"{self.district.name!r}: its mqtt topics and topic prefixes would be wrong")
+        return notify
+
+    @property
+    def broadcaster(self) -> Broadcaster:
+        """The SSE broadcaster (the notify service's), for the API's stream."""
+        return self.notify.broadcaster
 
     def _restore(self, resolve_orphans: bool) -> None:
         self.book.replay()  # a journal left by the last run goes in first: the engine restores from the book
@@ -283,22 +292,20 @@ class AlertService:
             except Exception:
                 log.exception("alerting: a post-commit listener failed")
         lines: list[bytes] = []
-        notify = False
         for c in changes:
             try:
                 lines.append(alert_event_line(c))
             except ValueError:  # an id line protocol cannot carry; the book has the event
                 log.exception("alerting: cannot encode the alert_event point of event %s", c.event.id)
-            if c.notice is not None:
-                self.broadcaster.publish(c.notice)
-            notify = notify or c.notified
+        # The notices the book transaction planned rows from: the stream shows the same bodies.
+        self.notify.publish(c.notice for c in changes if c.notice is not None)
         if lines and self._writer is not None:
             try:
                 self._writer.put(lines)
             except Exception:
                 log.exception("alerting: writing %d alert_event points failed", len(lines))
-        if notify:
-            self.delivery.kick()
+        if any(c.notified for c in changes):
+            self.notify.kick()
 
     # -- people ----------------------------------------------------------------------------------
 
@@ -339,12 +346,12 @@ class AlertService:
         settled = self.lifecycle.settle_flapping(at_ms)
         self._after(changes)
         if settled:
-            self.delivery.kick()
+            self.notify.kick()
         return changes
 
     def silence_expiry(self, at_ms: int | None = None) -> int:
         """Notifies still-firing alerts whose notifications a now-ended silence held back."""
-        return self.delivery.release_silenced(at_ms)
+        return self.notify.release_silenced(at_ms)
 
     def housekeeping(self, at_ms: int | None = None) -> None:
         """Drops silences that ended and finished outbox rows a week after the fact."""
@@ -354,7 +361,7 @@ class AlertService:
 
     def start(self, scheduler: BackgroundScheduler | None = None) -> None:
         """Registers the deadman sweep, escalation and housekeeping jobs on ``scheduler`` (its own
-        BackgroundScheduler when None) and starts the delivery worker."""
+        BackgroundScheduler when None), and starts delivery when the notify service is its own."""
         if scheduler is None:
             scheduler, self._own_scheduler = BackgroundScheduler(timezone="UTC"), True
             scheduler.start()
@@ -368,7 +375,8 @@ class AlertService:
                                     max_instances=1, coalesce=True, replace_existing=True)
             self._job_ids.append(job.id)
         self.book.start()
-        self.delivery.start()
+        if self._owns_notify:
+            self.notify.start()
 
     @staticmethod
     def _job(func: Callable[[], object]) -> Callable[[], None]:
@@ -385,7 +393,8 @@ class AlertService:
         return run
 
     def stop(self) -> None:
-        """Removes the jobs, stops delivery (sends in progress finish), ends SSE subscriptions."""
+        """Removes the jobs and drains the book writer; then, when the notify service is its own,
+        stops delivery (sends in progress finish) and ends SSE subscriptions."""
         if self._scheduler is not None:
             for job_id in self._job_ids:
                 with contextlib.suppress(JobLookupError):  # gone with a scheduler shut down first
@@ -394,7 +403,5 @@ class AlertService:
                 self._scheduler.shutdown(wait=True)
             self._scheduler, self._job_ids = None, []
         self.book.stop()  # what is queued reaches the book or the journal; delivery sends it after
-        self.delivery.stop()
-        self.broadcaster.close()
-        for ch in self._channels.values():
-            ch.close()
+        if self._owns_notify:
+            self.notify.stop()

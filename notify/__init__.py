@@ -24,13 +24,16 @@ The interface for an event's owner (alerting, supervision):
    a ``BookTx`` or a SQLAlchemy ``Session`` on the state database) adds one outbox row per
    (department, target): the department's topic, and each of its subscriptions whose family,
    street and site filters match (and ``min_severity``, when the notice has a severity).
-3. After the commit: ``broadcaster.publish(notice)`` (the SSE stream shows it to callers who see
+3. After the commit: ``notify.publish([notice])`` (the SSE stream shows it to callers who see
    one of ``notice.departments``, to site users whose site it is, and to the admin; frames of
    non-integer event ids carry no SSE ``id:``, so ``Last-Event-ID`` resumption stays on alert
-   events), then ``worker.kick()`` so delivery looks now rather than at its next poll.
+   events), then ``notify.kick()`` so delivery looks now rather than at its next poll.
 
-``AlertService`` (alerting) owns the process's ``Broadcaster`` and ``DeliveryWorker``
-(``alerts.broadcaster``, ``alerts.delivery``).
+``notify`` there is the process's ``NotifyService`` (``notify.service``): the broadcaster, the
+channels, the ``DeliveryWorker`` and its metrics. ``service.runtime`` builds it and hands it to
+``AlertService`` and to supervision's ``HazardNotices``; they use only the face above (and
+``notify.planner(tz)`` / ``notify.mqtt_topics`` to plan), and whoever built it starts and stops
+it.
 
 Delivery (``DeliveryWorker``) runs each row through ``notify.stages``: drop-if-unsubscribed (which
 resolves a subscription target to its ``Recipient``) → silence (alert events only) → send →
@@ -61,13 +64,14 @@ from notify.payload import (
 )
 from notify.planner import Planner, enqueue_notice
 from notify.policy import Resolver, TargetPolicy, TargetRefused, system_resolver
+from notify.service import NotifyService
 from notify.worker import DeliveryWorker
 
 __all__ = [
     "EVENTS_TAIL", "AsyncSubscriber", "Broadcaster", "Channel", "DeliveryMetrics", "DeliveryOptions",
-    "DeliveryWorker", "MqttChannel", "Notice", "Notification", "Planner", "Publisher", "Recipient", "Resolver",
-    "SendResult",
-    "Subject", "Subscriber", "SubscriptionTarget", "Target", "TargetPolicy", "TargetRefused", "TopicTarget",
-    "WebhookChannel", "alert_json", "alert_notice", "alert_topic", "backoff_s", "enqueue_notice",
-    "event_json", "hazard_topic", "notification_body", "rfc3339", "signature", "system_resolver",
+    "DeliveryWorker", "MqttChannel", "Notice", "Notification", "NotifyService", "Planner", "Publisher",
+    "Recipient", "Resolver", "SendResult", "Subject", "Subscriber", "SubscriptionTarget", "Target",
+    "TargetPolicy", "TargetRefused", "TopicTarget", "WebhookChannel", "alert_json", "alert_notice",
+    "alert_topic", "backoff_s", "enqueue_notice", "event_json", "hazard_topic", "notification_body",
+    "rfc3339", "signature", "system_resolver",
 ]

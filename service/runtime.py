@@ -1,10 +1,12 @@
 """One ``serve`` process: the parts, built from Settings and the District, started and stopped in order.
 
-Start: InfluxDB writer (and its spool replay) → state store and alerting → ingest (MQTT).
+Start: InfluxDB writer (and its spool replay) → state store, notify (the process's delivery and
+SSE broadcaster, handed to alerting and supervision), alerting, supervision → ingest (MQTT).
 Stop, the reverse where data flows: ingest stops taking messages and drains into the writer,
-whose flush lets the acks go out; then alerting (its alert events still reach the writer);
-then the writer drains to InfluxDB or the spool; the API is stopped last by the caller, so
-/health answers during the drain.
+whose flush lets the acks go out; then supervision and alerting (their events still reach the
+outbox and the writer); then notify (sends in progress finish, SSE streams end); then the
+writer drains to InfluxDB or the spool; the API is stopped last by the caller, so /health
+answers during the drain.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from api.context import ApiContext
 from domain.config import DeadmanRule
 from domain.district import District
 from domain.settings import Settings
-from notify import Planner, TargetPolicy
+from notify import NotifyService, Planner, TargetPolicy
 from notify.relay import Relay
 from service.cluster import Cluster, LeaseFence
 from service.engines import PartitionedEngine
@@ -98,6 +100,7 @@ class Runtime:
         self.publisher = MqttClient(settings.mqtt_url, notify_id)
         self.targets = TargetPolicy.from_settings(settings, district.name)  # contract section 6
         self.state: StateStore | None = None
+        self.notify: NotifyService | None = None
         self.alerts: AlertService | None = None
         self.supervision: SupervisionService | None = None
         self.relay: Relay | None = None
@@ -136,11 +139,12 @@ class Runtime:
         except JournalError as exc:
             raise StartupError(f"SAFEWATCH_DATA_DIR={self.settings.data_dir}: {exc}") from exc
         clustered = self.state.backend == "postgresql"
-        self.alerts = AlertService(self.district, self.state, self.writer, self.publisher, self.registry,
-                                   journal=journal, dead_letters=self.dead_letters,
-                                   targets=self.targets, resolve_orphans=not clustered)
-        if clustered:  # the SSE stream also carries what other processes commit
-            self.relay = Relay(self.state, self.alerts.broadcaster,
+        self.notify = NotifyService(self.state, self.targets, self.registry, publisher=self.publisher)
+        self.alerts = AlertService(self.district, self.state, self.writer, registry=self.registry,
+                                   notify=self.notify, journal=journal, dead_letters=self.dead_letters,
+                                   resolve_orphans=not clustered)
+        if clustered:  # the SSE stream also carries what other processes commit (their rows are theirs)
+            self.relay = Relay(self.state, self.notify.broadcaster,
                                Planner(self.district.name, self.district.tz, mqtt_topics=False).notice)
             self.relay.start()
         if clustered:  # each held partition gets an engine of its own, restored at takeover
@@ -156,9 +160,9 @@ class Runtime:
         self.scheduler.add_job(self.expire_readings, "interval", hours=1, id="retention",
                                next_run_time=datetime.now(UTC) + timedelta(seconds=30),
                                max_instances=1, coalesce=True, replace_existing=True)
-        self.supervision = start_supervision(self.district, self.state, self.alerts, self.scheduler)
-        if "delivery" not in self.settings.role_set:
-            self.alerts.delivery.stop()  # another process delivers from the shared outbox
+        self.supervision = start_supervision(self.district, self.state, self.alerts, self.notify, self.scheduler)
+        if "delivery" in self.settings.role_set:  # otherwise another process delivers from the shared outbox
+            self.notify.start()
         self._start_partitions(self.alerts, clustered, mqtt_timeout)
         log.info("serving district %s: %d sites, %d rules; MQTT %s, InfluxDB %s database %s; roles %s",
                  self.district.name, len(self.district.sites), len(self.district.rules),
@@ -313,13 +317,15 @@ class Runtime:
             return
         self._stopped.set()
         t0 = time.monotonic()
-        cluster, alerts, state = self.cluster, self.alerts, self.state
+        cluster, alerts, notify, state = self.cluster, self.alerts, self.notify, self.state
         steps: list[tuple[str, Any]] = [
             # Each partition drains (its acks go out), then its lease is released for the others.
             ("partitions", (lambda: cluster.stop(timeout)) if cluster else None),
             ("relay", self.relay.stop if self.relay else None),
             ("supervision", self.supervision.stop if self.supervision else None),
             ("alerting", alerts.stop if alerts else None),
+            # After both owners: their last events are in the outbox; MQTT sends need the publisher.
+            ("notify", notify.stop if notify else None),
             ("scheduler", self._stop_scheduler),
             ("writer", lambda: self.writer.stop(timeout)),
             ("publisher", self.publisher.close),

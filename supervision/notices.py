@@ -9,8 +9,9 @@ transaction (``plan``), the SSE stream and the delivery wake-up follow the commi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import tzinfo
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -19,16 +20,26 @@ from notify import Notice, enqueue_notice, hazard_topic
 from supervision.json import hazard_json
 
 
-class HazardNotices:
-    """``publish`` is the SSE broadcaster's, ``kick`` the delivery worker's (either may be None)."""
+class NotifyFace(Protocol):
+    """What supervision uses of ``notify.NotifyService``."""
 
-    def __init__(self, district: str, tz: tzinfo, mqtt_topics: bool,
-                 publish: Callable[[Notice], None] | None = None, kick: Callable[[], None] | None = None) -> None:
+    @property
+    def mqtt_topics(self) -> bool: ...
+
+    def publish(self, notices: Iterable[Notice]) -> None: ...
+
+    def kick(self) -> None: ...
+
+
+class HazardNotices:
+    """``notify`` None (tests of the ledger alone): rows are planned, nothing is streamed or woken,
+    and no MQTT topics are named."""
+
+    def __init__(self, district: str, tz: tzinfo, notify: NotifyFace | None = None) -> None:
         self._district = district
         self._tz = tz
-        self._mqtt_topics = mqtt_topics
-        self._publish = publish
-        self._kick = kick
+        self._notify = notify
+        self._mqtt_topics = notify is not None and notify.mqtt_topics
         self.on_local: Callable[[int], None] | None = None  # the relay learns this process's events
 
     def notice(self, event: HazardEvent, hazard: Hazard, departments: Sequence[str] | None = None) -> Notice:
@@ -47,7 +58,6 @@ class HazardNotices:
     def published(self, event: HazardEvent, hazard: Hazard) -> None:
         if self.on_local is not None:
             self.on_local(event.id)
-        if self._publish is not None:
-            self._publish(self.notice(event, hazard))
-        if self._kick is not None:
-            self._kick()
+        if self._notify is not None:
+            self._notify.publish([self.notice(event, hazard)])
+            self._notify.kick()

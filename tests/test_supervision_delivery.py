@@ -1,7 +1,7 @@
 """Hazard events reach the hazard's departments by webhook and under
-``{district}/hazards/{department}/{level}`` on the real Mosquitto, through the alerts' outbox:
-``min_severity`` does not filter them, the site filter does, and an overdue step notifies the
-departments it adds."""
+``{district}/hazards/{department}/{level}`` on the real Mosquitto, through the process's notify
+service (the one the alerts use): ``min_severity`` does not filter them, the site filter does, and
+an overdue step notifies the departments it adds."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerting.service import AlertService
 from domain.severity import Severity
-from notify import TargetPolicy
+from notify import NotifyService, TargetPolicy
 from service.hazards import start_supervision
 from service.stack import StackInfo
 from store.state import StateStore
@@ -41,9 +41,11 @@ def test_hazard_events_by_webhook_and_mqtt(stack: StackInfo, store: StateStore, 
     publisher.connect(10)
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.start()
-    alerts = AlertService(d, store, publisher=publisher, targets=TargetPolicy(name, allow="127.0.0.1"))
+    notify = NotifyService(store, TargetPolicy(name, allow="127.0.0.1"), publisher=publisher)
+    alerts = AlertService(d, store, notify=notify)
     alerts.start(scheduler)
-    sup = start_supervision(d, store, alerts, scheduler)
+    notify.start()
+    sup = start_supervision(d, store, alerts, notify, scheduler)
     try:
         store.create_subscription(department="trade", channel="webhook", url=receiver.url("/trade"),
                                   secret="s3cret", min_severity=Severity.RED)
@@ -70,6 +72,7 @@ def test_hazard_events_by_webhook_and_mqtt(stack: StackInfo, store: StateStore, 
     finally:
         sup.stop()
         alerts.stop()
+        notify.stop()
         scheduler.shutdown(wait=False)
         publisher.close()
 
@@ -79,7 +82,7 @@ def test_sse_carries_hazard_events_of_other_processes(make_store: Callable[[], S
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.start()
     procs = [AlertService(d, make_store()) for _ in range(2)]
-    sups = [start_supervision(d, p.state, p, scheduler, mqtt_topics=False) for p in procs]
+    sups = [start_supervision(d, p.state, p, p.notify, scheduler) for p in procs]
     subs = [p.broadcaster.subscribe() for p in procs]
     try:
         h = sups[0].ledger.file(SITE_S1, "S1", "配电箱未上锁").hazard
