@@ -24,16 +24,18 @@ The interface for an event's owner (alerting, supervision):
    a ``BookTx`` or a SQLAlchemy ``Session`` on the state database) adds one outbox row per
    (department, target): the department's topic, and each of its subscriptions whose family,
    street and site filters match (and ``min_severity``, when the notice has a severity).
-3. After the commit: ``notify.publish([notice])`` (the SSE stream shows it to callers who see
-   one of ``notice.departments``, to site users whose site it is, and to the admin; frames of
-   non-integer event ids carry no SSE ``id:``, so ``Last-Event-ID`` resumption stays on alert
-   events), then ``notify.kick()`` so delivery looks now rather than at its next poll.
+3. After the commit, with that same notice (never a second rendering): ``notify.publish([notice])``
+   (the SSE stream shows it to callers who see one of ``notice.departments``, to site users whose
+   site it is, and to the admin; frames of non-integer event ids carry no SSE ``id:``, so
+   ``Last-Event-ID`` resumption stays on alert events), then ``notify.kick()`` so delivery looks
+   now rather than at its next poll.
 
 ``notify`` there is the process's ``NotifyService`` (``notify.service``): the broadcaster, the
 channels, the ``DeliveryWorker`` and its metrics. ``service.runtime`` builds it and hands it to
 ``AlertService`` and to supervision's ``HazardNotices``; they use only the face above (and
 ``notify.planner(tz)`` / ``notify.mqtt_topics`` to plan), and whoever built it starts and stops
-it.
+it. Bodies: alert bodies come from ``notify.payload``; hazard bodies from ``supervision.json``.
+Both carry the last ``EVENTS_TAIL`` events of their subject.
 
 Delivery (``DeliveryWorker``) runs each row through ``notify.stages``: drop-if-unsubscribed (which
 resolves a subscription target to its ``Recipient``) → silence (alert events only) → send →

@@ -3,7 +3,8 @@
 Times are RFC 3339 with the district's offset (``2025-01-01T08:00:00.000+08:00``): the
 people reading them are in that zone, and the offset keeps them unambiguous for machines.
 A notification carries only the last ``EVENTS_TAIL`` events of its alert, so a long alert's
-notifications do not grow with every transition (``GET /api/v1/alerts/{id}`` has them all).
+notifications do not grow with every transition (``GET /api/v1/alerts/{id}`` has them all);
+hazard bodies (``supervision.json``) take the same tail and format times with ``rfc3339``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from domain.hazards import (
     Plan,
 )
 from domain.principal import Principal, Role
+from notify import Notice
 from store.state.hazards import HazardTx
 from store.state.records import dt_to_ms, ms_to_dt
 from store.state.session import now_ms
@@ -42,11 +43,11 @@ FIRING = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
 
 class HazardNotifier(Protocol):
-    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> int:
-        """Adds the event's outbox rows in the transaction; returns how many."""
+    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> Notice:
+        """Adds the event's outbox rows in the transaction; returns their notice (rendered once)."""
 
-    def published(self, event: HazardEvent, hazard: Hazard) -> None:
-        """After the commit: the SSE stream and the delivery wake-up."""
+    def published(self, event: HazardEvent, notice: Notice) -> None:
+        """After the commit, with the notice ``plan`` made: the SSE stream and the delivery wake-up."""
 
 
 CloseAlert = Callable[[str, str, str | None], object]
@@ -54,10 +55,12 @@ CloseAlert = Callable[[str, str, str | None], object]
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """One committed hazard change: its event and the hazard after it (with its events)."""
+    """One committed hazard change: its event, the hazard after it (with its events) and, for a
+    notified event, the notice its outbox rows were planned from (published after the commit)."""
 
     event: HazardEvent
     hazard: Hazard
+    notice: Notice | None = None
 
 
 class Ledger:
@@ -80,18 +83,19 @@ class Ledger:
                 departments: Sequence[str] = ()) -> Move:
         event = tx.add_event(h.id, type, at_ms, by, note=note, attachment=attachment, departments=departments)
         full = tx.with_events(h)
+        notice = None
         if type in NOTIFIED and self.notifier is not None:
-            self.notifier.plan(tx.session, event, full, full.departments)
-        return Move(event, full)
+            notice = self.notifier.plan(tx.session, event, full, full.departments)
+        return Move(event, full, notice)
 
     def published(self, moves: Sequence[Move]) -> None:
         """Post-commit side effects of ``moves``; never raises."""
         if self.notifier is None:
             return
         for m in moves:
-            if m.event.type in NOTIFIED:
+            if m.notice is not None:
                 try:
-                    self.notifier.published(m.event, m.hazard)
+                    self.notifier.published(m.event, m.notice)
                 except Exception:
                     log.exception("supervision: publishing hazard event %s failed", m.event.id)
 

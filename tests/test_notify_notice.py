@@ -1,4 +1,5 @@
-"""Notices: one rendering per event, spliced per department byte for byte, a bounded tail of events."""
+"""Notices: one rendering per event, spliced per department byte for byte, a bounded tail of events
+(alerts' and hazards'), typed targets from an outbox row's columns."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import orjson
 import pytest
 
 from domain.alerts import Alert, AlertEvent, AlertState, EventType
+from domain.hazards import Hazard, HazardEvent, HazardEventType, HazardLevel, HazardSource, HazardState
 from domain.severity import Severity
 from notify import EVENTS_TAIL, Notice, SubscriptionTarget, TopicTarget, alert_json, alert_notice
 from notify.notice import render, target_of
 from store.state.records import Subscription
+from supervision.json import hazard_json
+from supervision.notices import HazardNotices
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -76,3 +80,21 @@ def test_a_hazard_notice_ignores_min_severity_but_not_the_filters() -> None:
     with pytest.raises(ValueError, match="subject='site'"):
         Notice(subject="site", subject_id="5", event_id="x", type="t", body={}, departments=(),  # type: ignore[arg-type]
                site="S1", family="f", street="s")
+
+
+def hazard(events: int) -> Hazard:
+    evs = tuple(HazardEvent(i + 1, "5", HazardEventType.LISTED if i == 0 else HazardEventType.PROGRESS,
+                            NOW + timedelta(minutes=i), "someone", note=f"n{i}") for i in range(events))
+    return Hazard(id="5", site="S1", family="gas_station", street="main", sector="commerce", title="t",
+                  description="", level=HazardLevel.GENERAL, source=HazardSource.INSPECTION,
+                  state=HazardState.RECTIFYING, listed_at=NOW, deadline=NOW + timedelta(days=7),
+                  departments=("commerce", "street_main"), events=evs)
+
+
+def test_a_hazard_notification_carries_only_the_last_events_the_api_all() -> None:
+    h = hazard(EVENTS_TAIL + 7)
+    notice = HazardNotices("d", TZ).notice(h.events[-1], h)
+    body = orjson.loads(notice.payload("commerce"))
+    assert [e["id"] for e in body["hazard"]["events"]] == list(range(8, EVENTS_TAIL + 8))
+    assert body["hazard"]["listed_at"] == "2025-01-01T08:00:00.000+08:00"  # notify's rfc3339, the zone's offset
+    assert len(hazard_json(h, TZ)["events"]) == EVENTS_TAIL + 7  # GET /hazards/{id}: every event

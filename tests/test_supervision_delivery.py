@@ -1,14 +1,16 @@
 """Hazard events reach the hazard's departments by webhook and under
 ``{district}/hazards/{department}/{level}`` on the real Mosquitto, through the process's notify
 service (the one the alerts use): ``min_severity`` does not filter them, the site filter does, and
-an overdue step notifies the departments it adds."""
+an overdue step notifies the departments it adds. Each event's notice is built once: the outbox
+rows and the SSE stream share it."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -16,14 +18,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerting.service import AlertService
 from domain.severity import Severity
-from notify import NotifyService, TargetPolicy
+from notify import Notice, NotifyService, TargetPolicy
 from service.hazards import start_supervision
 from service.stack import StackInfo
 from store.state import StateStore
 from store.state.records import dt_to_ms
+from supervision.notices import HazardNotices
+from supervision.service import SupervisionService
 from tests.e2e.webhooks import WebhookReceiver
 from tests.helpers import cli_subscribe, wait_until
-from tests.test_supervision import SITE_S1, district
+from tests.test_supervision import ADMIN, SITE_S1, district
 from transport.mqtt import MqttClient
 
 
@@ -99,3 +103,42 @@ def test_sse_carries_hazard_events_of_other_processes(make_store: Callable[[], S
         for p in procs:
             p.stop()
         scheduler.shutdown(wait=False)
+
+
+class _Notify:
+    """A notify service's face that records what supervision hands it."""
+
+    mqtt_topics = False
+
+    def __init__(self) -> None:
+        self.published: list[Notice] = []
+        self.kicks = 0
+
+    def publish(self, notices: Iterable[Notice]) -> None:
+        self.published.extend(notices)
+
+    def kick(self) -> None:
+        self.kicks += 1
+
+
+def test_a_hazard_event_is_rendered_once_for_its_rows_and_its_stream(
+        store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = district(f"h{uuid.uuid4().hex[:8]}")
+    notify = _Notify()
+    notices = HazardNotices(d.name, d.tz, notify)
+    built: list[Notice] = []
+    render = notices.notice
+
+    def counted(*args: Any, **kwargs: Any) -> Notice:
+        built.append(render(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(notices, "notice", counted)
+    store.create_subscription(department="trade", channel="webhook", url="http://127.0.0.1:9/x")
+    sup = SupervisionService(d, store, notices)
+    h = sup.ledger.file(SITE_S1, "S1", "加油机漏油").hazard
+    sup.ledger.progress(ADMIN, h.id, "不通知")  # on the record only: no notice, no rows
+    [notice] = built
+    assert notify.published == [notice] and notify.published[0] is notice and notify.kicks == 1
+    [row] = store.outbox_items(event_key=notice.event_key)
+    assert row.payload == notice.payload("trade")

@@ -4,7 +4,7 @@ verification that must not close an alert whose condition came back meanwhile.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 import yaml
@@ -15,9 +15,11 @@ from domain.alerts import AlertState
 from domain.district import parse_district
 from domain.hazards import Hazard, HazardEvent, HazardEventType, HazardLevel, Plan
 from domain.severity import Severity
+from notify import Notice
 from store.state import StateStore
 from supervision.errors import HazardInvalid
 from supervision.listing import TITLE_MAX, alert_title
+from supervision.notices import HazardNotices
 from supervision.service import SupervisionService
 from tests.test_supervision import ADMIN, SITE_S1, YAML, Parts
 
@@ -61,10 +63,10 @@ class AfterCommit:
     def __init__(self, then: Callable[[], None]) -> None:
         self.then = then
 
-    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> int:
-        return 0
+    def plan(self, session: Session, event: HazardEvent, hazard: Hazard, departments: Sequence[str]) -> Notice:
+        return HazardNotices("sup", UTC).notice(event, hazard, departments)  # no rows: only the moment matters
 
-    def published(self, event: HazardEvent, hazard: Hazard) -> None:
+    def published(self, event: HazardEvent, notice: Notice) -> None:
         if event.type is HazardEventType.CLOSED:
             self.then()
 
