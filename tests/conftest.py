@@ -1,6 +1,6 @@
 """Shared fixtures: one real Mosquitto + InfluxDB per test session, unique names per test.
 
-Helpers (InfluxDB queries, mosquitto_pub/sub wrappers, polling) are in tests/helpers.py.
+Helpers (InfluxDB queries, mosquitto_pub/sub wrappers, polling) are in tests/support/helpers.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.stack import StackInfo, stack_down, stack_up
-from tests.helpers import create_database, influx_query
+from tests.support.helpers import create_database, influx_query
 
 # The state database fixtures (state_url/make_store/store, pg_server, pg_database) for every test.
 pytest_plugins = ["tests.support.state"]

@@ -30,7 +30,7 @@ from notify import DeliveryOptions, TargetPolicy
 from service.stack import StackInfo
 from store.influx import InfluxClient, InfluxWriter
 from store.state import StateStore
-from tests.helpers import influx_rows, wait_until
+from tests.support.helpers import influx_rows, wait_until
 from tests.support.receiver import Receiver, receiver
 from transport.mqtt import Message, MqttClient
 

@@ -23,11 +23,11 @@ import pytest
 from service.bench.measure import count_points
 from service.stack import StackInfo, tie_to_parent
 from store.influx import InfluxClient
-from tests.cluster_support import RULE, SITES, Load, cluster, missing, owners, serve, site_in, write_config
-from tests.e2e.clients import Api
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess, safewatch_argv
-from tests.e2e.webhooks import WebhookReceiver
-from tests.helpers import wait_until
+from tests.support.cluster import RULE, SITES, Load, cluster, missing, owners, serve, site_in, write_config
+from tests.support.e2e.clients import Api
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess, safewatch_argv
+from tests.support.e2e.webhooks import WebhookReceiver
+from tests.support.helpers import wait_until
 
 N = 4
 TTL_S = 2.0

@@ -27,9 +27,9 @@ import pytest
 from service.bench.measure import count_points
 from service.stack import StackInfo
 from store.influx import InfluxClient
-from tests.cluster_support import Load, write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, clean_env, safewatch_argv
-from tests.helpers import wait_until
+from tests.support.cluster import Load, write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, clean_env, safewatch_argv
+from tests.support.helpers import wait_until
 
 NET = "10.213.47"
 LINKS = [(f"{NET}.1", f"{NET}.2"), (f"{NET}.5", f"{NET}.6")]  # (root end, namespace end), /30 each

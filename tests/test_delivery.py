@@ -32,7 +32,7 @@ from notify import (
 )
 from store.state import StateStore
 from store.state.session import now_ms
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.receiver import Receiver, receiver
 
 T0 = 1_764_300_000_000

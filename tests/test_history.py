@@ -1,5 +1,5 @@
 """store/history.py against the session's real InfluxDB: aggregates checked against values computed
-here from the same readings, written with line protocol straight over HTTP (tests/helpers.py)."""
+here from the same readings, written with line protocol straight over HTTP (tests/support/helpers.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from store.history import (
     quote_ident,
 )
 from store.influx import InfluxClient
-from tests.helpers import influx_write
+from tests.support.helpers import influx_write
 
 DISTRICT = """
 district: {name}

@@ -13,7 +13,7 @@ from service.stack import StackInfo, free_port
 from store.deadletters import DeadLetters
 from store.influx import InfluxClient, InfluxQueryError, InfluxUnavailable, InfluxWriter
 from store.lineproto import point_line
-from tests.helpers import influx_rows
+from tests.support.helpers import influx_rows
 
 
 def lines(n: int, start: int = 0, measurement: str = "gas_station") -> list[bytes]:

@@ -18,7 +18,7 @@ from ingest import Ingest
 from service.stack import StackInfo
 from store.deadletters import DeadLetters
 from store.influx import InfluxClient, InfluxWriter
-from tests.helpers import influx_rows, wait_until
+from tests.support.helpers import influx_rows, wait_until
 from transport.mqtt import MqttClient
 
 

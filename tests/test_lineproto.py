@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from domain.readings import Reading
 from service.stack import StackInfo
 from store.lineproto import ReadingEncoder, escape_key, point_line, reading_line
-from tests.helpers import create_database, influx_rows, influx_write
+from tests.support.helpers import create_database, influx_rows, influx_write
 
 LINES = [
     (Reading("gas_station", "GS-1", "d1", "st1", 1764300000000, {"vapor_lel": 3.2, "leak": 1.0}),

@@ -35,7 +35,7 @@ from notify import (
 )
 from notify.policy import LocalAddresses
 from store.state import StateStore
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.receiver import Receiver, receiver
 from tests.test_api.conftest import ADMIN, Api, build_api, district_of
 

@@ -22,7 +22,7 @@ from domain.alerts import AlertState, EventType
 from service.stack import StackInfo
 from store.influx import InfluxClient
 from store.state import StateStore
-from tests.helpers import influx_write
+from tests.support.helpers import influx_write
 
 NOW = [0]  # this test's "now", whole seconds (the restore's 1 s steps align to the epoch)
 

@@ -24,7 +24,7 @@ from service.bench import count_points, rss_mb, write_config
 from service.stack import StackInfo, free_port, start_influxd, stop_influxd, tie_to_parent
 from simulators.loadgen import LoadResult, publish_steady
 from store.influx import InfluxClient
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from transport.mqtt import MqttClient
 
 ROOT = Path(__file__).resolve().parent.parent

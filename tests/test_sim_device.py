@@ -10,7 +10,7 @@ import pytest
 from service.stack import StackInfo, free_port, start_mosquitto, stop_mosquitto
 from simulators.device import SimDevice
 from simulators.tap import Tap
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from transport.mqtt import Message
 
 TS0 = 1_800_000_000_000

@@ -28,7 +28,7 @@ from service.stack import (
     stop_influxd,
     stop_mosquitto,
 )
-from tests.helpers import (
+from tests.support.helpers import (
     cli_publish,
     cli_subscribe,
     create_database,

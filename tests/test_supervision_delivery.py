@@ -25,8 +25,8 @@ from store.state import StateStore
 from store.state.records import dt_to_ms
 from supervision.notices import HazardNotices
 from supervision.service import SupervisionService
-from tests.e2e.webhooks import WebhookReceiver
-from tests.helpers import cli_subscribe, wait_until
+from tests.support.e2e.webhooks import WebhookReceiver
+from tests.support.helpers import cli_subscribe, wait_until
 from tests.test_supervision import ADMIN, SITE_S1, district
 from transport.mqtt import MqttClient
 

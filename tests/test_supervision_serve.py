@@ -14,9 +14,9 @@ import orjson
 import yaml
 
 from service.stack import StackInfo
-from tests.e2e.clients import Api, Devices
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
-from tests.helpers import cli_subscribe, wait_until
+from tests.support.e2e.clients import Api, Devices
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.helpers import cli_subscribe, wait_until
 from tests.test_supervision import YAML
 
 

@@ -19,7 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from service.stack import StackInfo, free_port
 from simulators.pipelined import PipelinedPublisher
-from tests.helpers import cli_publish, wait_until
+from tests.support.helpers import cli_publish, wait_until
 from transport import _paho
 from transport._paho import fast_path
 from transport.mqtt import Message, MqttClient, MqttUnreachable, Will, reason_text

@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect, sync_playwright
 
 from service.stack import StackInfo
-from tests.console.district import PASSWORD, USERS, config
-from tests.e2e.clients import Devices
-from tests.e2e.district import new_name, write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.console_district import PASSWORD, USERS, config
+from tests.support.e2e.clients import Devices
+from tests.support.e2e.district import new_name, write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"

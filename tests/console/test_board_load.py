@@ -12,11 +12,11 @@ from playwright.sync_api import Browser, expect
 
 from service.stack import StackInfo
 from tests.console.conftest import CHROMIUM, sign_in
-from tests.console.district import PASSWORD
-from tests.e2e.clients import Devices
-from tests.e2e.district import new_name, write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
-from tests.helpers import wait_until
+from tests.support.console_district import PASSWORD
+from tests.support.e2e.clients import Devices
+from tests.support.e2e.district import new_name, write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.helpers import wait_until
 
 SITES = 1000
 

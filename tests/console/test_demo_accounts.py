@@ -10,9 +10,9 @@ import pytest
 from domain.district import District, load_district
 from service.demo_accounts import create_accounts, plan_accounts
 from tests.console.conftest import Console
-from tests.console.district import config
-from tests.e2e.district import write_config
-from tests.e2e.serve_process import ADMIN_TOKEN
+from tests.support.console_district import config
+from tests.support.e2e.district import write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from service.stack import StackInfo
-from tests.e2e.clients import AlertTopics, Api, Devices
-from tests.e2e.district import DEPARTMENTS, district_config, new_name, write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
-from tests.e2e.webhooks import WebhookReceiver
+from tests.support.e2e.clients import AlertTopics, Api, Devices
+from tests.support.e2e.district import DEPARTMENTS, district_config, new_name, write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.e2e.webhooks import WebhookReceiver
 
 
 def secret_of(department: str) -> str:

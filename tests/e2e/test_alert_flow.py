@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from service.stack import StackInfo
-from tests.e2e.clients import EventStream, now_ms, wait_equal
 from tests.e2e.conftest import Deployment, secret_of
-from tests.e2e.district import DEPARTMENTS, ESCALATE_AFTER_S, STREET, routed
-from tests.e2e.shapes import check_alert, check_webhook, event_types
-from tests.helpers import influx_rows, wait_until
+from tests.support.e2e.clients import EventStream, now_ms, wait_equal
+from tests.support.e2e.district import DEPARTMENTS, ESCALATE_AFTER_S, STREET, routed
+from tests.support.e2e.shapes import check_alert, check_webhook, event_types
+from tests.support.helpers import influx_rows, wait_until
 
 GS = "gas_station"
 SWEEP_SLACK_S = 5.0 + 8.0  # scheduler period (unspecified; 5 s here) plus a busy machine's delay

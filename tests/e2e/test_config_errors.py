@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.district import district_config, new_name, write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, clean_env, safewatch_argv
+from tests.support.e2e.district import district_config, new_name, write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, clean_env, safewatch_argv
 
 Config = dict[str, Any]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.clients import Api, wait_equal
 from tests.e2e.conftest import Deployment
-from tests.e2e.district import DEADMAN_AFTER_S
-from tests.helpers import wait_until
+from tests.support.e2e.clients import Api, wait_equal
+from tests.support.e2e.district import DEADMAN_AFTER_S
+from tests.support.helpers import wait_until
 
 UG, RULE = "underground", "ug-silent"
 SWEEP_S = 5.0  # the implementation's sweep period; the contract leaves it open

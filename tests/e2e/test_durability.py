@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from service.stack import StackInfo
-from tests.e2e.clients import now_ms, wait_equal
 from tests.e2e.conftest import Deployment
-from tests.e2e.district import DEADMAN_AFTER_S
-from tests.e2e.shapes import event_types
-from tests.helpers import influx_rows, wait_until
+from tests.support.e2e.clients import now_ms, wait_equal
+from tests.support.e2e.district import DEADMAN_AFTER_S
+from tests.support.e2e.shapes import event_types
+from tests.support.helpers import influx_rows, wait_until
 
 GS, SITE, RULE = "gas_station", "GS-DUR", "vapor-level"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.stack import StackInfo, start_influxd, stop_influxd
-from tests.e2e.clients import now_ms
 from tests.e2e.conftest import Deployment
-from tests.helpers import influx_ping, influx_rows, wait_until
+from tests.support.e2e.clients import now_ms
+from tests.support.helpers import influx_ping, influx_rows, wait_until
 
 GS, SITE = "gas_station", "GS-OUT"
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from service.stack import StackInfo
-from tests.e2e.clients import now_ms
 from tests.e2e.conftest import Deployment
-from tests.helpers import cli_publish, influx_query, influx_rows, wait_until
+from tests.support.e2e.clients import now_ms
+from tests.support.helpers import cli_publish, influx_query, influx_rows, wait_until
 
 GS = "gas_station"
 

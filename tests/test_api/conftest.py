@@ -26,7 +26,7 @@ from notify import TargetPolicy
 from service.stack import StackInfo
 from store.influx import InfluxClient
 from store.state import StateStore
-from tests.helpers import create_database, influx_query
+from tests.support.helpers import create_database, influx_query
 
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

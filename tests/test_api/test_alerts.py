@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers import influx_write
+from tests.support.helpers import influx_write
 from tests.test_api.conftest import ADMIN, Api, build_api
 
 T0 = (int(time.time()) - 3600) * 1000  # readings an hour ago, one second apart

@@ -14,8 +14,8 @@ import pytest
 from store.influx import InfluxClient
 from store.state import StateStore
 from store.state.session import now_ms
+from tests.support.people import PASSWORD, PeopleApi, cheap_hashes
 from tests.test_api.conftest import ADMIN, build_api, district_of
-from tests.test_api.people_support import PASSWORD, PeopleApi, cheap_hashes
 from tests.test_api.test_stream import Frame, Server, next_event
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from store.influx import InfluxClient
-from tests.helpers import influx_write
+from tests.support.helpers import influx_write
 from tests.test_api.conftest import ADMIN, Api
 
 MINUTE = 60_000

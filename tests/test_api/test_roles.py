@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.test_api import people_support
+from tests.support import people as people_support
+from tests.support.people import PeopleApi, Person
 from tests.test_api.conftest import ADMIN
-from tests.test_api.people_support import PeopleApi, Person
 
 papi = people_support.papi  # the fixture: SQLite and PostgreSQL
 

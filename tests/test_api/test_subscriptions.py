@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.test_api.conftest import ADMIN, Api
 
 

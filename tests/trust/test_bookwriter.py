@@ -12,7 +12,7 @@ from alerting.service import AlertService
 from domain.alerts import AlertKey, EventType, Signal
 from domain.severity import Severity
 from store.state import StateStore
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.pg import PgServer
 from tests.test_lifecycle_service import batch, district
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from service.stack import StackInfo
 from store.state import StateStore
-from tests.e2e.clients import Api, Devices
-from tests.helpers import wait_until
+from tests.support.e2e.clients import Api, Devices
+from tests.support.faults import FAMILY, INCIDENT, LOADED, RULE, Load, launched, stored_times
+from tests.support.helpers import wait_until
 from tests.support.pg import PgServer
-from tests.trust.faults import FAMILY, INCIDENT, LOADED, RULE, Load, launched, stored_times
 
 OUTAGE_S = 30.0
 

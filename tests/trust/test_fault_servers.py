@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from service.stack import StackInfo, start_influxd, start_mosquitto, stop_influxd, stop_mosquitto
-from tests.helpers import wait_until
+from tests.support.faults import LOADED, Load, launched, stored_times
+from tests.support.helpers import wait_until
 from tests.support.pg import PgServer
-from tests.trust.faults import LOADED, Load, launched, stored_times
 
 
 def test_broker_restart_mid_stream_loses_nothing_published_with_qos1(stack: StackInfo, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from domain.severity import Severity
 from service.partitions import partition_of
 from store.state import StateStore
 from store.state.book import BookTx
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.pg import PgServer
 from tests.test_lifecycle_service import batch, district
 

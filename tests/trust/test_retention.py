@@ -18,8 +18,8 @@ from store.history import DOWNSAMPLED_RP, ensure_downsampling
 from store.influx import InfluxClient, InfluxUnavailable
 from store.retention import Retention, ensure_raw_retention, expire_raw, policies
 from store.state import StateStore
+from tests.support.faults import launched
 from tests.test_lifecycle_service import batch, district
-from tests.trust.faults import launched
 
 DAY_MS = 86_400_000
 

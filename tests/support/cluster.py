@@ -16,7 +16,7 @@ import httpx
 
 from service.partitions import partition_of
 from service.stack import StackInfo
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
 from transport.mqtt import MqttClient
 
 SITES = [f"C-{i:02d}" for i in range(12)]

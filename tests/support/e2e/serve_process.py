@@ -16,7 +16,7 @@ import httpx
 from service.stack import StackInfo, free_port, tie_to_parent
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)$")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ADMIN_TOKEN = "e2e-admin-token"
 _CONSOLE_SCRIPT = ROOT / ".venv" / "bin" / "safewatch"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tests.e2e.webhooks import Delivery
+from tests.support.e2e.webhooks import Delivery
 
 ALERT_KEYS = {"id", "rule", "kind", "site", "family", "device", "metric", "severity", "state", "value",
               "threshold", "message", "started_at", "updated_at", "resolved_at", "closed_at", "departments",

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from service.stack import StackInfo
-from tests.e2e.clients import Api
-from tests.e2e.district import write_config
-from tests.e2e.serve_process import ADMIN_TOKEN, ServeProcess
-from tests.helpers import influx_rows
+from tests.support.e2e.clients import Api
+from tests.support.e2e.district import write_config
+from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
+from tests.support.helpers import influx_rows
 from transport.mqtt import MqttClient, MqttError
 
 FAMILY, INCIDENT, LOADED, RULE = "gas_station", "GS-INC", "GS-LOAD", "vapor"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from service.stack import StackInfo
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from transport.mqtt import Message, MqttClient
 
 
