@@ -19,17 +19,16 @@ from pathlib import Path
 
 import orjson
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
 from alerting.lifecycle import TransitionError
 from alerting.service import AlertService
-from domain import Batch, District, Reading, parse_district
+from domain import District, parse_district
 from domain.alerts import AlertState, EventType
-from notify import DeliveryOptions, TargetPolicy
 from service.stack import StackInfo
 from store.influx import InfluxClient, InfluxWriter
 from store.state import StateStore
+from tests.support.alerting import FAST, config, loopback, reading
 from tests.support.helpers import influx_rows, wait_until
 from tests.support.receiver import Receiver, receiver
 from transport.mqtt import Message, MqttClient
@@ -37,43 +36,8 @@ from transport.mqtt import Message, MqttClient
 REPO = Path(__file__).resolve().parents[1]
 
 
-def loopback(district: District) -> TargetPolicy:
-    """The test receivers listen on loopback."""
-    return TargetPolicy(district.name, allow="127.0.0.1")
-
-
-FAST = DeliveryOptions(workers=8, lease_s=2, backoff_base_s=0.1, backoff_cap_s=0.5, poll_s=0.05)
 SECRETS = {"commerce": "c-secret", "office_n": "o-secret", "bureau": "b-secret", "fire": "f-secret",
            "police": "p-secret"}
-
-
-def config(district: str, escalate_after: str = "1h") -> object:
-    return yaml.safe_load(f"""
-district: {district}
-timezone: Asia/Shanghai
-departments:
-  - {{id: bureau, name: Safety bureau, kind: comprehensive}}
-  - {{id: commerce, name: Commerce, kind: sector}}
-  - {{id: fire, name: Fire brigade, kind: sector}}
-  - {{id: police, name: Police, kind: sector}}
-  - {{id: office_n, name: North office, kind: territorial}}
-streets: [{{id: north, name: North street, office: office_n}}]
-sites:
-  - {{id: GS-1, name: Station, family: gas_station, street: north, sector: commerce}}
-rules:
-  - {{id: vapor-level, family: gas_station, metric: vapor_lel, kind: threshold,
-     levels: {{yellow: 20, orange: 25, red: 50}}, hysteresis: 2, for: 0s}}
-routing:
-  - {{match: {{}}, notify: [sector, street]}}
-  - {{match: {{severity_at_least: orange}}, notify: [bureau, fire]}}
-escalation:
-  - {{severity_at_least: yellow, unacknowledged_for: {escalate_after}, notify: [police]}}
-""")
-
-
-def reading(value: float, device: str = "dev-1") -> Batch:
-    return Batch((Reading("gas_station", "GS-1", device, "north", int(time.time() * 1000),
-                          {"vapor_lel": value}),))
 
 
 def subscribe_all(state: StateStore, rec: Receiver) -> None:
@@ -232,28 +196,9 @@ def test_restart_on_the_same_book_keeps_alerts_and_raises_no_duplicate(parts: Pa
 
 CHILD = """
 import sys, time
-from tests.test_alerting_integration import child_main
+from tests.support.alerting import child_main
 child_main(sys.argv[1])
 """
-
-
-def child_main(arg: str) -> None:
-    """Runs in a child process: a started AlertService that records two transitions, then waits to die."""
-    a = json.loads(arg)
-    district = parse_district(config(a["db"]), "child")
-    state = StateStore(a["state_url"])
-    influx = InfluxClient(a["influx_url"], a["db"])
-    writer = InfluxWriter(influx, Path(a["spool"]), flush_interval=0.05)
-    writer.start()
-    publisher = MqttClient(a["mqtt_url"], f"{a['db']}-child")
-    publisher.connect(10)
-    svc = AlertService(district, state, writer, publisher, CollectorRegistry(), delivery=FAST,
-                       targets=loopback(district))
-    svc.start()
-    svc.handle_batch(reading(22))
-    svc.handle_batch(reading(30))
-    print("ready", flush=True)
-    time.sleep(120)
 
 
 def test_sigkill_loses_no_notification_and_no_alert(parts: Parts, stack: StackInfo, tmp_path: Path) -> None:

@@ -6,39 +6,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
 from alerting.service import AlertService
-from domain import Batch, District, Reading, parse_district
 from domain.alerts import AlertKey, AlertState, EventType, Signal
 from domain.severity import Severity
 from store.state import StateStore
-
-CONFIG = """
-district: svc
-departments:
-  - {id: commerce, name: Commerce, kind: sector}
-  - {id: office, name: Office, kind: territorial}
-streets: [{id: main, name: Main, office: office}]
-sites: [{id: GS-1, name: Station, family: gas_station, street: main, sector: commerce}]
-rules:
-  - {id: vapor, family: gas_station, metric: vapor_lel, kind: threshold, levels: {yellow: 20, red: 50},
-     hysteresis: 2}
-  - {id: leak, family: gas_station, metric: leak, kind: threshold, levels: {red: 0.5}}
-routing: [{match: {}, notify: [sector, street]}]
-"""
-
-
-def district(drop_rule: str | None = None) -> District:
-    data = yaml.safe_load(CONFIG)
-    if drop_rule:
-        data["rules"] = [r for r in data["rules"] if r["id"] != drop_rule]
-    return parse_district(data, "svc-test")
-
-
-def batch(device: str = "d1", **values: float) -> Batch:
-    return Batch((Reading("gas_station", "GS-1", device, "main", int(time.time() * 1000), values),))
+from tests.support.lifecycle import batch, district
 
 
 def service(store: StateStore, drop_rule: str | None = None) -> AlertService:

@@ -35,9 +35,9 @@ from notify import (
 )
 from notify.policy import LocalAddresses
 from store.state import StateStore
+from tests.support.api import ADMIN, Api, build_api, district_of
 from tests.support.helpers import wait_until
 from tests.support.receiver import Receiver, receiver
-from tests.test_api.conftest import ADMIN, Api, build_api, district_of
 
 INFLUX = "127.0.0.1:8086"
 NAMES: dict[str, list[str]] = {

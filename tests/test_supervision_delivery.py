@@ -27,7 +27,7 @@ from supervision.notices import HazardNotices
 from supervision.service import SupervisionService
 from tests.support.e2e.webhooks import WebhookReceiver
 from tests.support.helpers import cli_subscribe, wait_until
-from tests.test_supervision import ADMIN, SITE_S1, district
+from tests.support.supervision import ADMIN, SITE_S1, district
 from transport.mqtt import MqttClient
 
 

@@ -21,7 +21,7 @@ from supervision.errors import HazardInvalid
 from supervision.listing import TITLE_MAX, alert_title
 from supervision.notices import HazardNotices
 from supervision.service import SupervisionService
-from tests.test_supervision import ADMIN, SITE_S1, YAML, Parts
+from tests.support.supervision import ADMIN, SITE_S1, YAML, Parts
 
 LONG_NAME = "北京市西城区某某街道某某社区" * 25  # 350 characters: config names have no length limit
 

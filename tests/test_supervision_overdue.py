@@ -11,7 +11,7 @@ from domain.hazards import HazardLevel
 from store.state import StateStore
 from store.state.records import dt_to_ms
 from supervision.ledger import Move
-from tests.test_supervision import DAY, SITE_S1, Parts
+from tests.support.supervision import DAY, SITE_S1, Parts
 
 
 def test_two_processes_walking_the_chain_at_once_take_each_step_once(make_store: Callable[[], StateStore]) -> None:

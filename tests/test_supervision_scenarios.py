@@ -18,8 +18,8 @@ from service.stack import StackInfo, free_port
 from simulators.scenarios.supervision import HazardScenarioError, run_hazard_scenario
 from store.state import StateStore
 from store.state.records import dt_to_ms
-from tests.test_api.test_hazards import ADMIN_TOKEN, HazardApi
-from tests.test_supervision import YAML
+from tests.support.hazards import ADMIN_TOKEN, HazardApi
+from tests.support.supervision import YAML
 
 
 @pytest.fixture

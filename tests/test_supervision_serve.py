@@ -17,7 +17,7 @@ from service.stack import StackInfo
 from tests.support.e2e.clients import Api, Devices
 from tests.support.e2e.serve_process import ADMIN_TOKEN, ServeProcess
 from tests.support.helpers import cli_subscribe, wait_until
-from tests.test_supervision import YAML
+from tests.support.supervision import YAML
 
 
 def _hazards(api: Api) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
-"""An API on the ``state_url`` database (SQLite and PostgreSQL) with people in it: users of every
-role signed in by cookie, department tokens with a role, and helpers to act as each of them."""
+"""People in the API: users of every role signed in by cookie, department tokens with a role, and
+helpers to act as each of them. The ``papi`` fixture (tests/test_api/conftest.py) builds one on the
+``state_url`` database, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -11,11 +11,9 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from store.influx import InfluxClient
-from store.state import StateStore
 from store.state import people as people_store
 from store.state.session import now_ms
-from tests.test_api.conftest import ADMIN, Api, build_api, district_of
+from tests.support.api import ADMIN, Api
 
 PASSWORD = "correct horse battery"
 
@@ -89,15 +87,3 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id with the smallest parameters: the suite signs in hundreds of times (the real
     parameters cost about 0.25 s per hash on the CI machine)."""
     monkeypatch.setattr(people_store, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
-@pytest.fixture
-def papi(state_url: str, district: str, influx: InfluxClient, monkeypatch: pytest.MonkeyPatch
-         ) -> Iterator[PeopleApi]:
-    cheap_hashes(monkeypatch)
-    store = StateStore(state_url)
-    a = build_api(district_of(district), store, influx)
-    p = PeopleApi(a.app, a.ctx, a.service, store)
-    yield p
-    p.service.stop()
-    store.close()

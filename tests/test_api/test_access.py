@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.test_api.conftest import ADMIN, DEPARTMENTS, Api
+from tests.support.api import ADMIN, DEPARTMENTS, Api
 
 GS_DEPTS = {"commerce", "street_a", "safety_bureau", "fire"}  # a red GS-001 alert reaches these
 UG_DEPTS = {"civil_defence", "street_b"}  # a yellow UG-001 alert reaches these

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support.api import ADMIN, Api, build_api
 from tests.support.helpers import influx_write
-from tests.test_api.conftest import ADMIN, Api, build_api
 
 T0 = (int(time.time()) - 3600) * 1000  # readings an hour ago, one second apart
 SHANGHAI = ZoneInfo("Asia/Shanghai")

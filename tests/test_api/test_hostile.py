@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from api.limits import JSON_LIMIT, MAX_DEPTH, UPLOAD_LIMIT, BodyLimits
-from tests.test_api.conftest import ADMIN, Api
+from tests.support.api import ADMIN, Api
 
 BODY_METHODS = ("post", "put", "patch")
 

@@ -10,11 +10,9 @@ from sqlalchemy import update
 
 from store.state.models_people import SessionRow
 from store.state.people import LOCK_MS
-from tests.support import people as people_support
+from tests.support.api import ADMIN
 from tests.support.people import PASSWORD, PeopleApi
-from tests.test_api.conftest import ADMIN
 
-papi = people_support.papi  # the fixture: SQLite and PostgreSQL
 SESSION = "/api/v1/session"
 
 

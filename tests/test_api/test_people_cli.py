@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from store.state import StateStore
-from tests.test_api.conftest import DISTRICT_YAML
+from tests.support.api import DISTRICT_YAML
 
 PASSWORD = "from stdin, long"
 

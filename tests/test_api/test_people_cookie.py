@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from domain.settings import Settings
 from store.state import StateStore
+from tests.support.api import build_api, district_of
 from tests.support.people import PASSWORD, PeopleApi, cheap_hashes
-from tests.test_api.conftest import build_api, district_of
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from store.state import StateStore
+from tests.support.api import ADMIN, build_api, district_of
 from tests.support.people import PeopleApi, cheap_hashes
-from tests.test_api.conftest import ADMIN, build_api, district_of
 
 SECRET = "Sup3rSecretPw"
 NUMBER = 73_519_482_066  # a password a client sent as a JSON number

@@ -19,12 +19,10 @@ from argon2 import PasswordHasher
 
 from store.state import StateStore
 from store.state import people as people_store
-from tests.support import people as people_support
+from tests.support.api import ADMIN, build_api, district_of
 from tests.support.people import PASSWORD, PeopleApi
-from tests.test_api.conftest import ADMIN, build_api, district_of
-from tests.test_api.test_stream import Server
+from tests.support.stream import Server
 
-papi = people_support.papi  # the fixture: SQLite and PostgreSQL
 SESSION = "/api/v1/session"
 
 

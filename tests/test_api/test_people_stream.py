@@ -14,9 +14,9 @@ import pytest
 from store.influx import InfluxClient
 from store.state import StateStore
 from store.state.session import now_ms
+from tests.support.api import ADMIN, build_api, district_of
 from tests.support.people import PASSWORD, PeopleApi, cheap_hashes
-from tests.test_api.conftest import ADMIN, build_api, district_of
-from tests.test_api.test_stream import Frame, Server, next_event
+from tests.support.stream import Frame, Server, next_event
 
 
 @pytest.fixture

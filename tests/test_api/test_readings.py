@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from store.influx import InfluxClient
+from tests.support.api import ADMIN, Api
 from tests.support.helpers import influx_write
-from tests.test_api.conftest import ADMIN, Api
 
 MINUTE = 60_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")

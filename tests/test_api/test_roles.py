@@ -18,11 +18,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.support import people as people_support
+from tests.support.api import ADMIN
 from tests.support.people import PeopleApi, Person
-from tests.test_api.conftest import ADMIN
-
-papi = people_support.papi  # the fixture: SQLite and PostgreSQL
 
 FUTURE = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 ADMINS = ("admin", "admin_user")

@@ -33,7 +33,7 @@ from schemathesis.checks import (
 from api.app import create_app
 from api.context import ApiContext
 from domain.settings import Settings
-from tests.test_api.conftest import ADMIN, Api, district_of
+from tests.support.api import ADMIN, Api, district_of
 
 # Every check but positive_data_acceptance, which takes any 4xx to a schema-valid request for a
 # defect: here a well-formed request may still name a department or site the district lacks, a

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
-from tests.test_api.conftest import ADMIN, Api
+from tests.support.api import ADMIN, Api
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 STREAM = "/api/v1/stream"  # never ends by itself

@@ -15,7 +15,7 @@ from api.routes.stream import _Stream
 from domain.principal import ADMIN_TOKEN_PRINCIPAL, Principal, Role, Via
 from notify import Broadcaster, Notice
 from store.state import StateStore
-from tests.test_api.conftest import Api, build_api, district_of
+from tests.support.api import Api, build_api, district_of
 
 HAZARD = Notice(subject="hazard", subject_id="5", event_id="hazard-9", type="hazard_listed",
                 body={"event_id": "hazard-9", "type": "hazard_listed", "hazard": {"id": "5", "site": "GS-001"}},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.support.api import ADMIN, Api
 from tests.support.helpers import wait_until
-from tests.test_api.conftest import ADMIN, Api
 
 
 def test_a_subscription_round_trip(api: Api):

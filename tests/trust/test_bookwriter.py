@@ -13,8 +13,8 @@ from domain.alerts import AlertKey, EventType, Signal
 from domain.severity import Severity
 from store.state import StateStore
 from tests.support.helpers import wait_until
+from tests.support.lifecycle import batch, district
 from tests.support.pg import PgServer
-from tests.test_lifecycle_service import batch, district
 
 
 def service(store: StateStore, journal: Journal | None) -> AlertService:

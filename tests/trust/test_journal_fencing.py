@@ -22,8 +22,8 @@ from service.partitions import partition_of
 from store.state import StateStore
 from store.state.book import BookTx
 from tests.support.helpers import wait_until
+from tests.support.lifecycle import batch, district
 from tests.support.pg import PgServer
-from tests.test_lifecycle_service import batch, district
 
 N, TTL_MS = 2, 60_000
 SITE = "GS-1"

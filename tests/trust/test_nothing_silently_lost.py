@@ -23,7 +23,7 @@ from domain.alerts import AlertKey, Signal
 from domain.severity import Severity
 from store.deadletters import DeadLetters
 from store.state import StateStore
-from tests.test_lifecycle_service import district
+from tests.support.lifecycle import district
 
 
 def letters(dead: DeadLetters) -> list[dict[str, Any]]:

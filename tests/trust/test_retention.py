@@ -19,7 +19,7 @@ from store.influx import InfluxClient, InfluxUnavailable
 from store.retention import Retention, ensure_raw_retention, expire_raw, policies
 from store.state import StateStore
 from tests.support.faults import launched
-from tests.test_lifecycle_service import batch, district
+from tests.support.lifecycle import batch, district
 
 DAY_MS = 86_400_000
 
