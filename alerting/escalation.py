@@ -17,9 +17,9 @@ from collections.abc import Iterable
 
 from alerting.lifecycle import Change, Lifecycle
 from domain.alerts import AlertState
+from domain.clock import now_ms
 from domain.district import District
 from store.state.records import Entry
-from store.state.session import now_ms
 from store.state.store import StateStore
 
 

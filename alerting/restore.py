@@ -23,11 +23,11 @@ the rules' state back as for the windows.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from alerting.engine import Engine
+from domain.clock import now_ms as wall_ms  # the one clock (``now_ms`` names a parameter here)
 from domain.config import ThresholdRule, TrendRule
 from domain.derived import DERIVED
 from domain.district import District
@@ -96,7 +96,7 @@ def restore_windows(engine: Engine, district: District, source: WindowSource, si
     caller's engine lock). Raises what ``source`` raises (``InfluxError``): the caller decides
     whether to start without the windows.
     """
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_ms() if now_ms is None else now_ms
     wanted = None if sites is None else set(sites)
     readings: list[Reading] = []
     for lb in lookbacks(district):

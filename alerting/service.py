@@ -51,6 +51,7 @@ from alerting.lifecycle import FLAP_REOPENS, FLAP_WINDOW_S, Change, Lifecycle
 from alerting.restore import WindowRestorer, restore_windows
 from alerting.route import Router
 from domain.alerts import Alert, AlertState, Signal
+from domain.clock import now_ms
 from domain.district import District
 from domain.readings import Batch, DeviceStatus, Reading
 from notify import Broadcaster, DeliveryOptions, NotifyService, Publisher, TargetPolicy
@@ -58,7 +59,6 @@ from store.deadletters import DeadLetters
 from store.history import QueryClient
 from store.lineproto import point_line
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 from store.state.store import StateStore
 
 log = logging.getLogger(__name__)

@@ -23,11 +23,11 @@ from api.context import ApiContext
 from api.errors import ApiError
 from api.scope import Scope
 from domain.alerts import Alert
+from domain.clock import now_ms
 from domain.durations import parse_duration
 from domain.principal import ADMIN_TOKEN_PRINCIPAL, Principal, Role, Via
 from store.history import HistoryReader
 from store.state import StateStore
-from store.state.session import now_ms
 
 __all__ = ["Principal", "Role", "Via"]  # routers import the caller's type from here
 

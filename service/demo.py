@@ -38,6 +38,7 @@ import httpx
 import yaml
 from rich.console import Console
 
+from domain.clock import now_ms as wall_ms  # the one clock (``now_ms`` names a parameter here)
 from domain.config import ConfigError
 from domain.district import District, load_district, parse_district
 from domain.durations import format_duration
@@ -145,7 +146,7 @@ class Serve:
 
 def demo_scenarios(district: District, now_ms: int | None = None) -> list[Scenario]:
     """The incident sequence, each at its own site; night-residency only inside its night hours."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     ctx, used, out = ScenarioContext(district, seed=1), set[str](), []
     for name, start in SEQUENCE:
         try:

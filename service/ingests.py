@@ -25,13 +25,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from domain.alerts import AlertState, Signal
+from domain.clock import now_ms
 from domain.district import District
 from domain.readings import Batch
 from ingest.pipeline import Ingest, Pending, Writer
 from service.engines import PartitionedEngine, RestoreWindows, fresh_engine
 from service.partitions import client_id, site_filters, split
 from store.deadletters import DeadLetters
-from store.state.session import now_ms
 from store.state.store import StateStore
 from transport.mqtt import MqttClient, MqttConnectError, MqttUnreachable
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+
+from domain.clock import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class DeadLetters:
         excerpt = raw[: self._excerpt].decode("utf-8", "replace")
         if len(raw) > self._excerpt:
             excerpt += f"… ({len(raw)} bytes)"
-        when = datetime.fromtimestamp((at_ms if at_ms is not None else time.time() * 1000) / 1000, UTC)
+        when = datetime.fromtimestamp((at_ms if at_ms is not None else now_ms()) / 1000, UTC)
         line = orjson.dumps({"time": when.isoformat(timespec="milliseconds"), "reason": reason,
                              "topic": topic, "detail": detail, "payload": excerpt}) + b"\n"
         with self._lock:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.clock import now_ms as wall_ms  # the one clock (``now_ms`` names a parameter here)
 from domain.derived import DERIVED, DerivedMetrics
 from domain.district import District
 from domain.durations import format_duration
@@ -342,7 +343,7 @@ def ensure_downsampling(client: QueryClient, district: District, *, now_ms: int 
     policy keeps ``rollup_hours`` (None: forever; see ``store.retention``).
     """
     del district  # every family gets a rollup, so a site added later needs no new one
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_ms() if now_ms is None else now_ms
     hour = now - now % HOUR_MS
     db = quote_ident(client.database)
     try:

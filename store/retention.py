@@ -21,12 +21,12 @@ state database and are never pruned (they are records); only delivered outbox ro
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.clock import now_ms as wall_ms  # the one clock (``now_ms`` names a parameter here)
 from domain.durations import parse_duration
 from store.influx import InfluxError
 
@@ -157,7 +157,7 @@ def expire_raw(client: ShardClient, retention: Retention, now_ms: int | None = N
     ``now - retention_raw``; returns how many. Raises InfluxError (the job logs and retries)."""
     if retention.raw_h is None:
         return 0
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_ms() if now_ms is None else now_ms
     cutoff = now - retention.raw_h * HOUR_S * 1000
     default = default_policy(client)
     dropped = 0

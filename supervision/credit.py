@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from domain.clock import now_ms
 from domain.config import Credit
 from domain.district import District
 from domain.durations import format_duration
@@ -24,7 +25,6 @@ from domain.hazards import Hazard
 from domain.severity import Severity
 from store.state.hazard_reads import AlertTally
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 from store.state.store import StateStore
 
 DAY_MS = 86_400_000

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from domain.alerts import Alert, AlertState
+from domain.clock import now_ms
 from domain.district import District
 from domain.hazards import (
     NOTIFIED,
@@ -32,7 +33,6 @@ from domain.principal import Principal, Role
 from notify import Notice
 from store.state.hazards import HazardTx
 from store.state.records import dt_to_ms, ms_to_dt
-from store.state.session import now_ms
 from store.state.store import StateStore
 from supervision.access import check_verify, check_write, may_file_at, sees
 from supervision.errors import HazardConflict, HazardForbidden, HazardInvalid, HazardNotFound

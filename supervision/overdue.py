@@ -17,11 +17,11 @@ from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError
 
+from domain.clock import now_ms
 from domain.config import OverdueStep
 from domain.durations import format_duration
 from domain.hazards import Hazard, HazardEventType
 from store.state.records import dt_to_ms, ms_to_dt
-from store.state.session import now_ms
 from supervision.ledger import Ledger, Move
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from alerting.lifecycle import Lifecycle
 from alerting.route import Router
 from domain import District, Severity, load_district
 from domain.alerts import AlertKey, Signal
+from domain.clock import now_ms
 from notify import (
     DeliveryMetrics,
     DeliveryOptions,
@@ -31,7 +32,6 @@ from notify import (
     signature,
 )
 from store.state import StateStore
-from store.state.session import now_ms
 from tests.support.helpers import wait_until
 from tests.support.receiver import Receiver, receiver
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
+from domain.clock import now_ms
 from domain.hazards import HazardLevel, HazardSource, HazardState, Plan
 from domain.severity import Severity
 from store.state import StateStore
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 from supervision.credit import credit_scores, overdue_days
 from supervision.errors import HazardConflict
 from tests.support.supervision import ADMIN, DAY, SITE_S1, Parts

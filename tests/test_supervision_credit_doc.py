@@ -6,13 +6,13 @@ from pathlib import Path
 
 from alerting.service import AlertService
 from domain.alerts import AlertKey, Signal
+from domain.clock import now_ms
 from domain.district import load_district
 from domain.hazards import HazardLevel, Plan
 from domain.principal import Principal, Role, Via
 from domain.severity import Severity
 from store.state import StateStore
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 from supervision.credit import credit_scores
 from supervision.service import SupervisionService
 

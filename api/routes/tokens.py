@@ -12,8 +12,8 @@ from api.errors import ApiError
 from api.routes import AUTH_RESPONSES, BAD_BODY, FORBIDDEN, NOT_FOUND
 from api.schemas import RevokedOut, RevokeIn
 from api.schemas_people import TokenIn, TokenOut
+from domain.clock import now_ms
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"], dependencies=API_CHECKS,
                    responses=AUTH_RESPONSES | FORBIDDEN)

@@ -12,11 +12,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from domain.clock import now_ms
 from domain.severity import Severity
 from store.state.convert import int_id, silence_of, subscription_of
 from store.state.models import SilenceRow, SubscriptionRow, TokenRow
 from store.state.records import CHANNELS, Silence, Subscription, dt_to_ms
-from store.state.session import SessionSource, now_ms
+from store.state.session import SessionSource
 
 TOKEN_BYTES = 32
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from domain.clock import now_ms
 from store.state.models_people import AuditRow
-from store.state.session import SessionSource, now_ms
+from store.state.session import SessionSource
 
 MAX_AUDIT_LIMIT = 1000
 

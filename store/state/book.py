@@ -9,13 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.alerts import Alert, AlertEvent, AlertKey, AlertState, EventType
+from domain.clock import now_ms
 from domain.severity import Severity
 from store.state.convert import alert_of, entry_of, event_of, int_id, subscription_of
 from store.state.leases import at_epoch
 from store.state.leases import holds as lease_holds
 from store.state.models import AlertDepartmentRow, AlertRow, EventRow, OutboxRow, SubscriptionRow
 from store.state.records import Entry, NewOutbox, Subscription, dt_to_ms
-from store.state.session import SessionSource, now_ms
+from store.state.session import SessionSource
 
 MAX_LIMIT = 1000
 LIVE_STATES = (AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value, AlertState.RESOLVED.value)

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.alerts import AlertState
+from domain.clock import now_ms
 from domain.hazards import Attachment, Hazard, HazardEvent, HazardEventType
 from store.state.convert import int_id
 from store.state.hazard_convert import attachment_of, fill_hazard, hazard_event_of, hazard_of
@@ -29,7 +30,6 @@ from store.state.models_supervision import (
     HazardStepRow,
 )
 from store.state.records import dt_to_ms
-from store.state.session import now_ms
 
 LISTING_LOCK = 0x5AFE_4A2D  # pg advisory lock key: "list hazards from alerts", one process at a time
 

@@ -26,10 +26,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from domain.clock import now_ms
 from store.state.access import TOKEN_BYTES, add_token, live_token, token_hash
 from store.state.models_people import AuditRow, SessionRow, SignInFailureRow, UserRow
 from store.state.people_rules import ROLES, TOKEN_ROLES, check_password, check_username
-from store.state.session import SessionSource, now_ms
+from store.state.session import SessionSource
 
 LOCK_FAILURES = 5
 LOCK_WINDOW_MS = 10 * 60_000

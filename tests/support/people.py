@@ -11,8 +11,8 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from domain.clock import now_ms
 from store.state import people as people_store
-from store.state.session import now_ms
 from tests.support.api import ADMIN, Api
 
 PASSWORD = "correct horse battery"

@@ -7,11 +7,11 @@ import yaml
 
 from alerting.service import AlertService
 from domain.alerts import AlertKey, Signal
+from domain.clock import now_ms
 from domain.district import District, parse_district
 from domain.principal import Principal, Role, Via
 from domain.severity import Severity
 from store.state import StateStore
-from store.state.session import now_ms
 from supervision.service import SupervisionService
 
 DAY = 86_400_000

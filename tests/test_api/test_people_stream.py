@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from domain.clock import now_ms
 from store.influx import InfluxClient
 from store.state import StateStore
-from store.state.session import now_ms
 from tests.support.api import ADMIN, build_api, district_of
 from tests.support.people import PASSWORD, PeopleApi, cheap_hashes
 from tests.support.stream import Frame, Server, next_event
