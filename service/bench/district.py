@@ -9,6 +9,12 @@ lowest level of one threshold rule (so alerts fire and the book is written, as i
 A probe site and a probe rule (a level at the top of one metric's range, which no quiet value
 reaches) are added for the alert-latency probe.
 
+The probe's alerts cost the same in every district, so districts compare on their rules alone:
+its level is the lowest severity (``blue``), and under an operator's config the probe site has a
+street and sector department of its own. Otherwise the config's routing fans each of them out
+(Xicheng: sector, street office, and for a red one safety bureau, safety committee and fire:
+five MQTT publishes and outbox rows instead of one) and lists it as a hazard, once a second.
+
 A metric a trend rule reads carries only as much noise as cannot make a trend: the bench
 measures the steady state, where sensors vary slowly, not alert churn. Without this cap a
 short run's first few window points (``window / 128`` apart, a few seconds) fit slopes many
@@ -35,6 +41,8 @@ SeriesPlan = tuple[str, str, str, Profile]  # (family, site, device, profile)
 PROBE_SITE = "PROBE"  # the synthetic district's (tests count readings without it)
 CONFIG_PROBE_SITE = "BENCH-PROBE"  # added to an operator's config
 PROBE_RULE = "bench-probe"
+PROBE_DEPARTMENT = "bench-probe"  # also the probe site's street, under an operator's config
+PROBE_LEVEL = "blue"  # the lowest severity: routed and listed as little as a config allows
 DEVICES_PER_SITE = 2
 CROSSING_EVERY = 10
 # The least-squares slope of noise bounded by ±w/2 over points at least Δ apart is at most w/Δ
@@ -85,7 +93,8 @@ def write_config(path: Path, district: str, sites: int) -> Path:
         lines.append(f"  - {{id: S-{n:04d}, name: Site {n}, family: {fam}, street: s1, sector: bench_sector{extra}}}")
     lines += [f"  - {{id: {PROBE_SITE}, name: Probe, family: gas_station, street: s1, sector: bench_sector}}",
               "rules:",
-              f"  - {{id: {PROBE_RULE}, family: gas_station, metric: vapor_lel, kind: threshold, levels: {{red: 50}}}}",
+              f"  - {{id: {PROBE_RULE}, family: gas_station, metric: vapor_lel, kind: threshold, "
+              f"levels: {{{PROBE_LEVEL}: 50}}}}",
               "routing:", "  - {match: {}, notify: [sector]}"]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -111,11 +120,15 @@ def from_config(source: Path, data: Path) -> BenchDistrict:
         raise ValueError(f"{source}: sites: the bench needs at least one site to load")
     metric, spec = next((m, s) for m, s in device_metrics(first.family).items() if not s.binary)
     level = spec.high - (spec.high - spec.low) * 0.01
-    department = doc["departments"][0]["id"]
+    department = PROBE_DEPARTMENT
+    doc["departments"].append({"id": department, "name": "Bench latency probe", "kind": "sector"})
+    # Its own street, whose office is the same department: "sector" and "street" routes reach only it.
+    doc["streets"].append({"id": department, "name": "Bench latency probe", "office": department})
     raw_first = next(s for s in doc["sites"] if s["id"] == first.id)
-    doc["sites"].append(raw_first | {"id": CONFIG_PROBE_SITE, "name": "Bench latency probe"})
+    doc["sites"].append(raw_first | {"id": CONFIG_PROBE_SITE, "name": "Bench latency probe",
+                                     "street": department, "sector": department})
     doc["rules"].append({"id": PROBE_RULE, "family": first.family, "metric": metric, "kind": "threshold",
-                         "direction": "above", "levels": {"red": level}})
+                         "direction": "above", "levels": {PROBE_LEVEL: level}})
     doc.setdefault("routing", []).append({"match": {"rule": PROBE_RULE}, "notify": [department]})
     config = data / "config.yaml"
     config.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
