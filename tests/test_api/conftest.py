@@ -70,3 +70,16 @@ def papi(state_url: str, district: str, influx: InfluxClient, monkeypatch: pytes
     yield p
     p.service.stop()
     store.close()
+
+
+@pytest.fixture
+def sqlite_papi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PeopleApi]:
+    """A people API on its own SQLite book (no servers), with the operator ``olga`` of commerce."""
+    cheap_hashes(monkeypatch)
+    store = StateStore(f"sqlite:///{tmp_path}/state.db")
+    a = build_api(district_of(f"p_{uuid.uuid4().hex[:8]}"), store, None)
+    p = PeopleApi(a.app, a.ctx, a.service, store)
+    p.add_user("olga", "operator", "commerce")
+    yield p
+    p.service.stop()
+    store.close()

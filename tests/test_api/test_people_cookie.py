@@ -4,29 +4,12 @@ server sees plain http); ``false`` never does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from domain.settings import Settings
-from store.state import StateStore
-from tests.support.api import build_api, district_of
-from tests.support.people import PASSWORD, PeopleApi, cheap_hashes
-
-
-@pytest.fixture
-def sqlite_papi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PeopleApi]:
-    cheap_hashes(monkeypatch)
-    store = StateStore(f"sqlite:///{tmp_path}/state.db")
-    a = build_api(district_of("cookie"), store, None)
-    p = PeopleApi(a.app, a.ctx, a.service, store)
-    p.add_user("olga", "operator", "commerce")
-    yield p
-    p.service.stop()
-    store.close()
+from tests.support.people import PASSWORD, PeopleApi
 
 
 @pytest.mark.parametrize(("setting", "scheme", "secure"), [

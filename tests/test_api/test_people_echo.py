@@ -4,30 +4,15 @@ a number, too short or too long)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from store.state import StateStore
-from tests.support.api import ADMIN, build_api, district_of
-from tests.support.people import PeopleApi, cheap_hashes
+from tests.support.api import ADMIN
+from tests.support.people import PeopleApi
 
 SECRET = "Sup3rSecretPw"
 NUMBER = 73_519_482_066  # a password a client sent as a JSON number
 LONG = "Lg" + "x" * 2000
 
-
-@pytest.fixture
-def sqlite_papi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PeopleApi]:
-    cheap_hashes(monkeypatch)
-    store = StateStore(f"sqlite:///{tmp_path}/state.db")
-    a = build_api(district_of("echo"), store, None)
-    p = PeopleApi(a.app, a.ctx, a.service, store)
-    p.add_user("olga", "operator", "commerce")
-    yield p
-    p.service.stop()
-    store.close()
 
 
 BODIES: list[tuple[str, str, str, object]] = [
