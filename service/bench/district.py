@@ -32,7 +32,8 @@ import yaml
 
 from alerting.rules.trend import MIN_CAPACITY
 from domain.config import Site, ThresholdRule, TrendRule
-from domain.derived import DERIVED
+from domain.derived import scale as derived_scale
+from domain.derived import source_of
 from domain.district import District, load_district
 from domain.families import FAMILIES, device_metrics
 
@@ -145,19 +146,23 @@ def from_config(source: Path, data: Path) -> BenchDistrict:
     return BenchDistrict(config, district.name, series, probe, len(original.rules), crossing)
 
 
+def _scale(site: Site, rule_metric: str, metric: str) -> float | None:
+    """Units of ``metric`` per unit of the metric a rule reads (1 for the metric itself), or None
+    when the rule reads neither it nor a metric derived from it at this site."""
+    if source_of(rule_metric) != metric:
+        return None
+    return derived_scale(site, rule_metric)
+
+
 def _bounds(district: District, site: Site, metric: str) -> list[tuple[ThresholdRule, float]]:
     """(rule, lowest level's bound on ``metric``'s own scale) of the threshold rules reading it."""
     out = []
     for rule in district.rules.values():
         if not isinstance(rule, ThresholdRule) or rule.family != site.family:
             continue
-        scale = 1.0
-        if rule.metric != metric:
-            source = DERIVED.get(rule.metric)
-            divisor = getattr(site, source[1], None) if source else None
-            if source is None or source[0] != metric or not divisor:
-                continue
-            scale = float(divisor)
+        scale = _scale(site, rule.metric, metric)
+        if scale is None:
+            continue
         out.append((rule, rule.ordered_levels[0][1] * scale))
     return out
 
@@ -169,9 +174,7 @@ def _read_metrics(district: District, family: str) -> list[str]:
     for rule in district.rules.values():
         if rule.family not in (family, "*") or not hasattr(rule, "metric"):
             continue
-        metric = rule.metric
-        if metric not in own:
-            metric = DERIVED[metric][0] if metric in DERIVED else ""
+        metric = source_of(rule.metric)
         if metric in own and metric not in wanted:
             wanted.append(metric)
     return wanted or list(own)[:3]
@@ -225,13 +228,9 @@ def _trend_noise(district: District, site: Site, metric: str, base: float) -> fl
     for rule in district.rules.values():
         if not isinstance(rule, TrendRule) or rule.family != site.family:
             continue
-        scale = 1.0
-        if rule.metric != metric:
-            source = DERIVED.get(rule.metric)
-            divisor = getattr(site, source[1], None) if source else None
-            if source is None or source[0] != metric or not divisor:
-                continue
-            scale = float(divisor)
+        scale = _scale(site, rule.metric, metric)
+        if scale is None:
+            continue
         slopes = [abs(s) * scale for s in (rule.slope_above, rule.slope_below) if s is not None]
         target = district.rules.get(rule.forecast.rule) if rule.forecast else None
         if rule.forecast is not None and isinstance(target, ThresholdRule):
