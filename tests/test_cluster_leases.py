@@ -197,7 +197,7 @@ class _NoParts:
         pass
 
 
-DISTRICT = parse_district({
+DISTRICT_DATA: dict[str, Any] = {
     "district": "fence", "timezone": "UTC",
     "departments": [{"id": "safety", "name": "S", "kind": "comprehensive"},
                     {"id": "street_a", "name": "A", "kind": "territorial"}],
@@ -207,7 +207,8 @@ DISTRICT = parse_district({
     "rules": [{"id": "lel", "family": "gas_station", "metric": "vapor_lel", "kind": "threshold",
                "direction": "above", "levels": {"red": 50}}],
     "routing": [{"match": {}, "notify": ["sector"]}],
-}, "test")
+}
+DISTRICT = parse_district(DISTRICT_DATA, "test")
 
 
 def test_a_fenced_out_process_writes_nothing(pg_stores: Callable[[], StateStore]) -> None:
@@ -427,17 +428,6 @@ def test_orphans_are_resolved_by_the_partition_holder_through_the_fence(
         alerts.stop()
 
 
-DISTRICT_DATA: dict[str, Any] = {
-    "district": "fence", "timezone": "UTC",
-    "departments": [{"id": "safety", "name": "S", "kind": "comprehensive"},
-                    {"id": "street_a", "name": "A", "kind": "territorial"}],
-    "streets": [{"id": "a", "name": "A", "office": "street_a"}],
-    "sites": [{"id": f"S{i}", "name": f"S{i}", "family": "gas_station", "street": "a", "sector": "safety"}
-              for i in range(8)],
-    "rules": [{"id": "lel", "family": "gas_station", "metric": "vapor_lel", "kind": "threshold",
-               "direction": "above", "levels": {"red": 50}}],
-    "routing": [{"match": {}, "notify": ["sector"]}],
-}
 DISTRICT_SITES_IN = split(DISTRICT.sites, 16)
 
 
