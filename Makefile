@@ -19,7 +19,7 @@ DATA ?=
 # services these packages may try to start (and fail to, without systemd) do not matter.
 # chromium is the browser the console tests drive (Playwright never downloads one); the font
 # gives it Chinese glyphs for the console's screenshots. iproute2's `ip netns` gives the cluster
-# test two hosts of their own.
+# test two hosts of their own; openssl makes the webhook TLS test's self-signed certificate.
 deps:
 	@missing=""; \
 	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null || missing="$$missing mosquitto"; \
@@ -28,6 +28,7 @@ deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
