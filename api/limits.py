@@ -9,7 +9,8 @@
   levels; deep nesting otherwise exhausts the parser's recursion) → 422; not UTF-8 → 400; a
   string holding a control character other than tab and newline (a carriage return would let
   a note forge an e-mail or HTTP header line downstream, a NUL truncates it in C libraries)
-  → 422 naming the field. Anything else orjson refuses → 400 naming orjson's reason: syntax
+  → 422 naming the field. Anything else orjson refuses → 422 naming orjson's reason (422 as
+  FastAPI answered malformed JSON before, and as the contract has invalid bodies answer): syntax
   errors, and what Python's ``json`` (FastAPI's parser) would take and fail on later with a
   500: ``NaN``/``Infinity``, a number past a double (``1e999``), a lone surrogate escape
   (``"\\ud800"``, which no UTF-8 response can carry). A leading UTF-8 BOM is tolerated, as
@@ -92,7 +93,7 @@ def json_problem(body: bytes) -> tuple[int, str] | None:
         except UnicodeDecodeError as uerr:
             return 400, f"request body is not valid UTF-8 (byte 0x{body[uerr.start]:02x} at offset {uerr.start})"
         # orjson's message names the reason and the position, never the input itself.
-        return 400, f"request body is not valid JSON ({err})"
+        return 422, f"request body is not valid JSON ({err})"
     problem = _walk(doc)
     return None if problem is None else (422, problem)
 

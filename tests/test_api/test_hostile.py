@@ -58,15 +58,15 @@ HOSTILE_JSON: list[tuple[str, bytes, tuple[int, ...], str]] = [
     ("control character in a key", b'{"no\\u001bte": "x"}', (422,), "key holds the control character"),
     # Python's json takes these, and the request then failed with a 500 (an unencodable echo, a
     # non-finite float): refused before any route runs.
-    ("lone high surrogate escape", b'{"note": "\\ud800"}', (400,), "not valid JSON"),
-    ("lone low surrogate escape", b'{"note": "ok \\udfff"}', (400,), "not valid JSON"),
-    ("lone surrogate in a key", b'{"\\ud83d": 1}', (400,), "not valid JSON"),
-    ("NaN", b'{"note": NaN}', (400,), "not valid JSON"),
-    ("Infinity", b'{"value": Infinity, "note": "x"}', (400,), "not valid JSON"),
-    ("-Infinity", b'{"until": -Infinity}', (400,), "not valid JSON"),
-    ("1e999", b'{"min_severity": 1e999, "note": "x"}', (400,), "not valid JSON"),
-    ("bare NaN", b"NaN", (400,), "not valid JSON"),
-    ("syntax error", b'{"note": "x",}', (400,), "not valid JSON"),
+    ("lone high surrogate escape", b'{"note": "\\ud800"}', (422,), "not valid JSON"),
+    ("lone low surrogate escape", b'{"note": "ok \\udfff"}', (422,), "not valid JSON"),
+    ("lone surrogate in a key", b'{"\\ud83d": 1}', (422,), "not valid JSON"),
+    ("NaN", b'{"note": NaN}', (422,), "not valid JSON"),
+    ("Infinity", b'{"value": Infinity, "note": "x"}', (422,), "not valid JSON"),
+    ("-Infinity", b'{"until": -Infinity}', (422,), "not valid JSON"),
+    ("1e999", b'{"min_severity": 1e999, "note": "x"}', (422,), "not valid JSON"),
+    ("bare NaN", b"NaN", (422,), "not valid JSON"),
+    ("syntax error", b'{"note": "x",}', (422,), "not valid JSON"),
 ]
 
 
